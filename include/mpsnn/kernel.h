@@ -1,0 +1,205 @@
+// mpsnn — kernel base classes (spec 00 §3, §4, §6; spec 10 §10.2).
+#pragma once
+#include <memory>
+#include <string>
+
+#include "mpsnn/image.h"
+#include "mpsnn/padding.h"
+#include "mpsnn/runtime.h"
+#include "mpsnn/state.h"
+#include "mpsnn/types.h"
+
+namespace mpsnn {
+
+namespace detail {
+struct UnaryProblem;
+struct BinaryProblem;
+}  // namespace detail
+
+/// Base of every kernel (MPSKernel): the device it runs on, options and a label.
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  DevicePtr device() const { return device_; }
+  KernelOptions options() const { return options_; }
+  void setOptions(KernelOptions options) { options_ = options; }
+  std::string label() const { return label_; }
+  void setLabel(std::string label) { label_ = std::move(label); }
+  /// The C++ class name, used in error messages ("CNNConvolution").
+  virtual const char* className() const = 0;
+
+ protected:
+  explicit Kernel(DevicePtr device);
+  DevicePtr device_;
+  KernelOptions options_ = KernelOptions::None;
+  std::string label_;
+};
+
+/// One source image → one destination image (MPSCNNKernel). Offsets, clip rectangle, channel
+/// offsets, edge mode and padding policy as spec 00 §4; subclasses supply the computation.
+class CNNKernel : public Kernel {
+ public:
+  Offset offset() const { return offset_; }
+  void setOffset(Offset offset) { offset_ = offset; }
+  IntRegion clipRect() const { return clipRect_; }
+  void setClipRect(IntRegion clip) { clipRect_ = clip; }
+  uint64_t destinationFeatureChannelOffset() const { return destinationFeatureChannelOffset_; }
+  void setDestinationFeatureChannelOffset(uint64_t v) { destinationFeatureChannelOffset_ = v; }
+  uint64_t sourceFeatureChannelOffset() const { return sourceFeatureChannelOffset_; }
+  void setSourceFeatureChannelOffset(uint64_t v) { sourceFeatureChannelOffset_ = v; }
+  uint64_t sourceFeatureChannelMaxCount() const { return sourceFeatureChannelMaxCount_; }
+  void setSourceFeatureChannelMaxCount(uint64_t v) { sourceFeatureChannelMaxCount_ = v; }
+  ImageEdgeMode edgeMode() const { return edgeMode_; }
+  void setEdgeMode(ImageEdgeMode mode) { edgeMode_ = mode; }
+  uint64_t kernelWidth() const { return kernelWidth_; }
+  uint64_t kernelHeight() const { return kernelHeight_; }
+  uint64_t strideInPixelsX() const { return strideX_; }
+  uint64_t strideInPixelsY() const { return strideY_; }
+  uint64_t dilationRateX() const { return dilationX_; }
+  uint64_t dilationRateY() const { return dilationY_; }
+  bool isBackwards() const { return isBackwards_; }
+  NNPaddingPtr padding() const { return padding_; }
+  void setPadding(NNPaddingPtr padding);
+  ImageAllocatorPtr destinationImageAllocator() const { return allocator_; }
+  void setDestinationImageAllocator(ImageAllocatorPtr allocator);
+
+  /// Sizes the destination for `sourceImages[0]` by the padding policy and sets offset (spec 00 §4.7).
+  virtual ImageDescriptor destinationImageDescriptor(const ImageBatch& sourceImages, const StateBatch& sourceStates);
+
+  /// Manual mode: uses offset, clipRect, ... as set; writes only the clip region of `destination`.
+  void encode(CommandBufferPtr commandBuffer, ImagePtr source, ImagePtr destination);
+  /// Auto mode: sizes and allocates the destination through the padding policy and the allocator.
+  ImagePtr encode(CommandBufferPtr commandBuffer, ImagePtr source);
+  void encodeBatch(CommandBufferPtr commandBuffer, const ImageBatch& sources, const ImageBatch& destinations);
+  ImageBatch encodeBatch(CommandBufferPtr commandBuffer, const ImageBatch& sources);
+
+ protected:
+  explicit CNNKernel(DevicePtr device);
+  /// Channels the kernel writes for `cRead` source channels read (C_out).
+  virtual uint64_t destinationFeatureChannels(uint64_t cRead) const { return cRead; }
+  /// Fixed number of input channels the kernel consumes, 0 when it takes any number.
+  virtual uint64_t requiredSourceFeatureChannels() const { return 0; }
+  /// Image-dependent checks beyond the common ones (formats, sizes). Throws InvalidArgument.
+  virtual void validateImages(const Image& source, const Image& destination) const;
+  /// Destination width/height for auto mode, and the offset to use (default: spec 00 §5.2/5.3).
+  virtual void autoGeometry(const Image& source, NNPaddingMethod method, uint64_t& width, uint64_t& height,
+                            Offset& offset) const;
+  /// Enqueue the computation; the problem is validated and resolved to views.
+  virtual void encodeProblem(CommandBuffer& commandBuffer, const detail::UnaryProblem& problem) = 0;
+  /// Throws unless edgeMode is Zero or Clamp.
+  void requireZeroOrClampEdge() const;
+
+  Offset offset_{};
+  IntRegion clipRect_ = RectNoClip;
+  uint64_t destinationFeatureChannelOffset_ = 0;
+  uint64_t sourceFeatureChannelOffset_ = 0;
+  uint64_t sourceFeatureChannelMaxCount_ = UINT64_MAX;
+  ImageEdgeMode edgeMode_ = ImageEdgeMode::Zero;
+  uint64_t kernelWidth_ = 1, kernelHeight_ = 1, strideX_ = 1, strideY_ = 1, dilationX_ = 1, dilationY_ = 1;
+  bool isBackwards_ = false;
+  NNPaddingPtr padding_;
+  ImageAllocatorPtr allocator_;
+
+ private:
+  detail::UnaryProblem resolve(CommandBuffer& commandBuffer, const ImagePtr& source, const ImagePtr& destination);
+  void commitProblem(CommandBuffer& commandBuffer, const ImagePtr& source, const detail::UnaryProblem& problem);
+};
+
+/// Two source images → one destination image (MPSCNNBinaryKernel). Each source has its own offset,
+/// stride, channel offset, max count and edge mode.
+class CNNBinaryKernel : public Kernel {
+ public:
+  Offset primaryOffset() const { return primaryOffset_; }
+  void setPrimaryOffset(Offset v) { primaryOffset_ = v; }
+  Offset secondaryOffset() const { return secondaryOffset_; }
+  void setSecondaryOffset(Offset v) { secondaryOffset_ = v; }
+  IntRegion clipRect() const { return clipRect_; }
+  void setClipRect(IntRegion clip) { clipRect_ = clip; }
+  uint64_t destinationFeatureChannelOffset() const { return destinationFeatureChannelOffset_; }
+  void setDestinationFeatureChannelOffset(uint64_t v) { destinationFeatureChannelOffset_ = v; }
+  uint64_t primarySourceFeatureChannelOffset() const { return primarySourceFeatureChannelOffset_; }
+  void setPrimarySourceFeatureChannelOffset(uint64_t v) { primarySourceFeatureChannelOffset_ = v; }
+  uint64_t secondarySourceFeatureChannelOffset() const { return secondarySourceFeatureChannelOffset_; }
+  void setSecondarySourceFeatureChannelOffset(uint64_t v) { secondarySourceFeatureChannelOffset_ = v; }
+  uint64_t primarySourceFeatureChannelMaxCount() const { return primarySourceFeatureChannelMaxCount_; }
+  void setPrimarySourceFeatureChannelMaxCount(uint64_t v) { primarySourceFeatureChannelMaxCount_ = v; }
+  uint64_t secondarySourceFeatureChannelMaxCount() const { return secondarySourceFeatureChannelMaxCount_; }
+  void setSecondarySourceFeatureChannelMaxCount(uint64_t v) { secondarySourceFeatureChannelMaxCount_ = v; }
+  ImageEdgeMode primaryEdgeMode() const { return primaryEdgeMode_; }
+  void setPrimaryEdgeMode(ImageEdgeMode m) { primaryEdgeMode_ = m; }
+  ImageEdgeMode secondaryEdgeMode() const { return secondaryEdgeMode_; }
+  void setSecondaryEdgeMode(ImageEdgeMode m) { secondaryEdgeMode_ = m; }
+  uint64_t primaryKernelWidth() const { return primaryKernelWidth_; }
+  uint64_t primaryKernelHeight() const { return primaryKernelHeight_; }
+  uint64_t secondaryKernelWidth() const { return secondaryKernelWidth_; }
+  uint64_t secondaryKernelHeight() const { return secondaryKernelHeight_; }
+  uint64_t primaryStrideInPixelsX() const { return primaryStrideX_; }
+  uint64_t primaryStrideInPixelsY() const { return primaryStrideY_; }
+  uint64_t secondaryStrideInPixelsX() const { return secondaryStrideX_; }
+  uint64_t secondaryStrideInPixelsY() const { return secondaryStrideY_; }
+  void setPrimaryStrideInPixelsX(uint64_t v) { primaryStrideX_ = v; }
+  void setPrimaryStrideInPixelsY(uint64_t v) { primaryStrideY_ = v; }
+  void setSecondaryStrideInPixelsX(uint64_t v) { secondaryStrideX_ = v; }
+  void setSecondaryStrideInPixelsY(uint64_t v) { secondaryStrideY_ = v; }
+  uint64_t primaryDilationRateX() const { return primaryDilationX_; }
+  uint64_t primaryDilationRateY() const { return primaryDilationY_; }
+  uint64_t secondaryDilationRateX() const { return secondaryDilationX_; }
+  uint64_t secondaryDilationRateY() const { return secondaryDilationY_; }
+  bool isBackwards() const { return isBackwards_; }
+  NNPaddingPtr padding() const { return padding_; }
+  void setPadding(NNPaddingPtr padding);
+  ImageAllocatorPtr destinationImageAllocator() const { return allocator_; }
+  void setDestinationImageAllocator(ImageAllocatorPtr allocator);
+
+  /// Sizes the destination from the primary source by the padding policy (spec 00 §6).
+  virtual ImageDescriptor destinationImageDescriptor(const ImageBatch& sourceImages, const StateBatch& sourceStates);
+
+  void encode(CommandBufferPtr commandBuffer, ImagePtr primary, ImagePtr secondary, ImagePtr destination);
+  ImagePtr encode(CommandBufferPtr commandBuffer, ImagePtr primary, ImagePtr secondary);
+  void encodeBatch(CommandBufferPtr commandBuffer, const ImageBatch& primaries, const ImageBatch& secondaries,
+                   const ImageBatch& destinations);
+  ImageBatch encodeBatch(CommandBufferPtr commandBuffer, const ImageBatch& primaries, const ImageBatch& secondaries);
+
+ protected:
+  explicit CNNBinaryKernel(DevicePtr device);
+  virtual uint64_t destinationFeatureChannels(uint64_t primaryRead, uint64_t secondaryRead) const {
+    (void)secondaryRead;
+    return primaryRead;
+  }
+  virtual void validateImages(const Image& primary, const Image& secondary, const Image& destination) const;
+  virtual void encodeProblem(CommandBuffer& commandBuffer, const detail::BinaryProblem& problem) = 0;
+
+  Offset primaryOffset_{}, secondaryOffset_{};
+  IntRegion clipRect_ = RectNoClip;
+  uint64_t destinationFeatureChannelOffset_ = 0;
+  uint64_t primarySourceFeatureChannelOffset_ = 0, secondarySourceFeatureChannelOffset_ = 0;
+  uint64_t primarySourceFeatureChannelMaxCount_ = UINT64_MAX, secondarySourceFeatureChannelMaxCount_ = UINT64_MAX;
+  ImageEdgeMode primaryEdgeMode_ = ImageEdgeMode::Zero, secondaryEdgeMode_ = ImageEdgeMode::Zero;
+  uint64_t primaryKernelWidth_ = 1, primaryKernelHeight_ = 1, secondaryKernelWidth_ = 1, secondaryKernelHeight_ = 1;
+  uint64_t primaryStrideX_ = 1, primaryStrideY_ = 1, secondaryStrideX_ = 1, secondaryStrideY_ = 1;
+  uint64_t primaryDilationX_ = 1, primaryDilationY_ = 1, secondaryDilationX_ = 1, secondaryDilationY_ = 1;
+  bool isBackwards_ = false;
+  NNPaddingPtr padding_;
+  ImageAllocatorPtr allocator_;
+
+ private:
+  detail::BinaryProblem resolve(CommandBuffer& commandBuffer, const ImagePtr& primary, const ImagePtr& secondary,
+                                const ImagePtr& destination);
+};
+
+/// Base of every gradient kernel (MPSCNNGradientKernel): primary = incoming gradient dL/dY,
+/// secondary = forward source X; strides are in destination units (isBackwards). Concrete gradient
+/// kernels define the state-taking encode calls (spec 10 §10.2).
+class CNNGradientKernel : public CNNBinaryKernel {
+ public:
+  int64_t kernelOffsetX() const { return kernelOffsetX_; }
+  int64_t kernelOffsetY() const { return kernelOffsetY_; }
+  void setKernelOffsetX(int64_t v) { kernelOffsetX_ = v; }
+  void setKernelOffsetY(int64_t v) { kernelOffsetY_ = v; }
+
+ protected:
+  explicit CNNGradientKernel(DevicePtr device);
+  int64_t kernelOffsetX_ = 0, kernelOffsetY_ = 0;
+};
+
+}  // namespace mpsnn
