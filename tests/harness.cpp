@@ -37,7 +37,7 @@ std::vector<TorchCase> readTorchCases(const std::string& file) {
       std::string key;
       int rank;
       in >> key >> rank;
-      std::vector<int64_t> shape(size_t(rank));
+      std::vector<int64_t> shape(static_cast<size_t>(rank));
       size_t count = 1;
       for (auto& d : shape) {
         in >> d;

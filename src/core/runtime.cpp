@@ -89,7 +89,7 @@ StoragePtr TemporaryPool::acquire(size_t bytes) {
   allocated_ += bytes;
   return std::make_shared<Storage>(device_, bytes);
 }
-StoragePtr uploadToDevice(const DevicePtr& device, const void* host, size_t bytes) {
+StoragePtr detail::uploadToDevice(const DevicePtr& device, const void* host, size_t bytes) {
   auto s = std::make_shared<Storage>(device, bytes);
   if (bytes) device->backend().copyFromHost(s->data(), host, bytes);
   return s;

@@ -5,9 +5,23 @@
 #include <memory>
 
 #include "core/backend.h"
+#include "core/format.h"
 #include "mpsnn/types.h"
 
 namespace mpsnn::detail {
+
+/// The plain-data form of an ImageView that device kernels take by value (no ownership).
+struct RawView {
+  void* data;
+  ImageFeatureChannelFormat format;
+  int64_t n, h, w, c;
+  int64_t pixelStride, rowStride, imageStride;
+  MPSNN_HD int64_t index(int64_t in, int64_t y, int64_t x, int64_t ch) const {
+    return in * imageStride + y * rowStride + x * pixelStride + ch;
+  }
+  MPSNN_HD float load(int64_t i) const { return loadAsFloat(data, i, format); }
+  MPSNN_HD void store(int64_t i, float v) const { storeFromFloat(data, i, format, v); }
+};
 
 /// A strided NHWC window onto an image's storage. Element (n, y, x, c) lives at
 /// data() + n·imageStride + y·rowStride + x·pixelStride + c (in elements of `format`).
@@ -27,6 +41,7 @@ struct ImageView {
   /// True when the view's pixels are packed (pixelStride == c, rows and images contiguous).
   bool dense() const { return pixelStride == c && rowStride == w * c && imageStride == h * w * c; }
   bool empty() const { return n == 0 || h == 0 || w == 0 || c == 0; }
+  RawView raw() const { return {data(), format, n, h, w, c, pixelStride, rowStride, imageStride}; }
 };
 
 /// A unary CNN kernel invocation (spec 00 §4.2): `src` holds the `depth` source images starting at
@@ -48,7 +63,7 @@ struct BinaryProblem {
 };
 
 /// Resolves an edge-mode read coordinate: returns false for Zero mode outside [0, size).
-inline bool resolveEdge(int64_t& p, int64_t size, ImageEdgeMode mode) {
+MPSNN_HD bool resolveEdge(int64_t& p, int64_t size, ImageEdgeMode mode) {
   if (p >= 0 && p < size) return true;
   if (mode == ImageEdgeMode::Clamp) {
     p = p < 0 ? 0 : size - 1;
