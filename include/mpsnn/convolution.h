@@ -10,9 +10,17 @@
 
 namespace mpsnn {
 
+namespace detail {
+struct ConvolutionState;
+}
+
+/// Order of the weights a data source provides (only OHWI: W[o][ky][kx][i], i fastest).
 enum class CNNConvolutionWeightsLayout : uint32_t { OHWI = 0 };
+/// How UInt8 weights decode: per-output-channel {min, max} range (Linear) or a 256-entry table.
 enum class CNNWeightsQuantizationType : uint32_t { None = 0, Linear = 1, LookupTable = 2 };
+/// Accumulator precision hint; the CPU and CUDA backends always accumulate in float32 or wider.
 enum class NNConvolutionAccumulatorPrecisionOption : uint32_t { Half = 0, Float = 1 };
+/// Legacy flags of the float-weights constructor (unused).
 enum class CNNConvolutionFlags : uint32_t { None = 0 };
 
 /// Shape of a convolution (MPSCNNConvolutionDescriptor): kernel size, channels, strides, groups,
@@ -68,11 +76,16 @@ class CNNConvolutionDescriptor {
 
   /// Sub-pixel scale factor r (1 unless a CNNSubPixelConvolutionDescriptor set it).
   uint64_t subPixelScaleFactor() const { return subPixelScaleFactor_; }
+  /// True for a CNNSubPixelConvolutionDescriptor.
+  bool isSubPixel() const { return subPixel_; }
   /// True for a CNNDepthWiseConvolutionDescriptor.
   bool isDepthWise() const { return depthWise_; }
 
-  /// Throws InvalidArgument (naming `who`) when a field violates spec 01 §2.
+  /// Throws InvalidArgument (naming `who`, the descriptor class and the property) when a field
+  /// violates spec 01 §2 (§2.3, §2.4 for the subclasses).
   void validate(const char* who) const;
+  /// "CNNConvolutionDescriptor", "CNNSubPixelConvolutionDescriptor" or "CNNDepthWiseConvolutionDescriptor".
+  const char* descriptorClassName() const;
 
  protected:
   uint64_t kernelWidth_ = 3, kernelHeight_ = 3, inputFeatureChannels_ = 0, outputFeatureChannels_ = 0;
@@ -82,12 +95,14 @@ class CNNConvolutionDescriptor {
   std::vector<float> bnMean_, bnVariance_, bnGamma_, bnBeta_;
   float bnEpsilon_ = 0;
   uint64_t subPixelScaleFactor_ = 1;
+  bool subPixel_ = false;  // a CNNSubPixelConvolutionDescriptor (even with r = 1)
   bool depthWise_ = false;
 };
 
 /// Convolution followed by a depth-to-space rearrangement by `subPixelScaleFactor` (spec 01 §4.4).
 class CNNSubPixelConvolutionDescriptor : public CNNConvolutionDescriptor {
  public:
+  CNNSubPixelConvolutionDescriptor() { subPixel_ = true; }
   static CNNSubPixelConvolutionDescriptor make(uint64_t kernelWidth, uint64_t kernelHeight,
                                                uint64_t inputFeatureChannels, uint64_t outputFeatureChannels);
   void setSubPixelScaleFactor(uint64_t r) { subPixelScaleFactor_ = r; }
@@ -96,6 +111,7 @@ class CNNSubPixelConvolutionDescriptor : public CNNConvolutionDescriptor {
 /// Depthwise convolution: each input channel k produces channels k·m … k·m+m−1 (spec 01 §4.5).
 class CNNDepthWiseConvolutionDescriptor : public CNNConvolutionDescriptor {
  public:
+  CNNDepthWiseConvolutionDescriptor() { depthWise_ = true; }
   static CNNDepthWiseConvolutionDescriptor make(uint64_t kernelWidth, uint64_t kernelHeight,
                                                 uint64_t inputFeatureChannels, uint64_t outputFeatureChannels);
   uint64_t channelMultiplier() const { return inputFeatureChannels_ ? outputFeatureChannels_ / inputFeatureChannels_ : 0; }
@@ -158,9 +174,10 @@ class CNNConvolution : public CNNKernel {
   void setAllowsTF32(bool allow) { allowTF32_ = allow; }
   /// Re-runs load / copy / purge on the data source.
   void reloadWeightsAndBiasesFromDataSource();
-  /// The float32 OHWI weights and Co biases the kernel computes with (after quantization decoding,
-  /// float16 rounding and batch-norm folding).
+  /// The float32 OHWI weights (depthwise: [Co][kH][kW]) the kernel computes with, after
+  /// quantization decoding, batch-norm folding and the float16 rounding of kernelWeightsDataType.
   const std::vector<float>& effectiveWeights() const { return weights_; }
+  /// The Co biases the kernel adds (batch norm folded in); empty when the kernel has no bias.
   const std::vector<float>& effectiveBiases() const { return biases_; }
 
  protected:
@@ -170,16 +187,19 @@ class CNNConvolution : public CNNKernel {
   void autoGeometry(const Image& source, NNPaddingMethod method, uint64_t& width, uint64_t& height,
                     Offset& offset) const override;
   void encodeProblem(CommandBuffer& commandBuffer, const detail::UnaryProblem& problem) override;
-  /// Copies descriptor, weights and biases out of the data source and uploads them.
-  void loadFromDataSource();
-  void setWeights(const CNNConvolutionDescriptor& descriptor, std::vector<float> weights, std::vector<float> biases);
+  /// load → copy → purge on the data source (spec 01 §3); with `reload`, the descriptor must keep
+  /// the kernel's shape and only weights and biases change. Nothing changes when it throws.
+  void loadFromDataSource(bool reload);
+  /// Folds batch norm, applies the float16 rounding when `roundToHalf`, uploads, and installs.
+  void setWeights(const CNNConvolutionDescriptor& descriptor, std::vector<float> weights, std::vector<float> biases,
+                  bool roundToHalf);
 
   CNNConvolutionDescriptor descriptor_;
   CNNConvolutionDataSourcePtr dataSource_;
   NNConvolutionAccumulatorPrecisionOption accumulatorPrecision_ = NNConvolutionAccumulatorPrecisionOption::Float;
   bool allowTF32_ = false;
   std::vector<float> weights_, biases_;
-  std::shared_ptr<void> backendState_;  // per-backend cached weights / primitives
+  std::shared_ptr<detail::ConvolutionState> state_;  // device copies and backend caches of the weights
 };
 
 }  // namespace mpsnn

@@ -88,6 +88,10 @@ class CNNKernel : public Kernel {
   virtual void encodeProblem(CommandBuffer& commandBuffer, const detail::UnaryProblem& problem) = 0;
   /// Throws unless edgeMode is Zero or Clamp.
   void requireZeroOrClampEdge() const;
+  /// Called once at the end of every successful manual encode / encodeBatch call, after all of its
+  /// work was encoded (the auto-allocating variants go through those): for kernels whose result
+  /// depends on how many calls came before (CNNDropout's training step).
+  virtual void didEncode(CommandBuffer& commandBuffer) { (void)commandBuffer; }
 
   Offset offset_{};
   IntRegion clipRect_ = RectNoClip;

@@ -120,10 +120,13 @@ ImagePtr Image::makeView(uint64_t channelBegin, uint64_t channels, uint64_t imag
   checkUsable("Image");
   ImagePtr view;
   if (isTemporary()) {
+    // Spec 00 §2.5 (MPS): the view is temporary and holds one readCount on the original, which it
+    // gives back when its own readCount reaches 0.
     auto self = std::static_pointer_cast<TemporaryImage>(shared_from_this());
     auto t = TemporaryImagePtr(new TemporaryImage());
     t->commandBuffer_ = self->commandBuffer_;
     t->temporaryParent_ = self;
+    ++self->readCount_;
     view = t;
   } else {
     view = ImagePtr(new Image());
@@ -187,8 +190,8 @@ void Image::transfer(bool toImage, void* host, DataLayout layout, uint64_t bytes
   const uint64_t c0 = info.featureChannelOffset, cn = info.numberOfFeatureChannelsToReadWrite;
   const uint64_t paddedC = (featureChannels_ + 3) / 4 * 4;
   if (cn == 0) invalid(who, "featureChannelInfo.numberOfFeatureChannelsToReadWrite = 0");
-  if (c0 + cn > paddedC)
-    invalid(who, "featureChannelInfo offset + count = " + std::to_string(c0 + cn) + " exceeds " +
+  if (c0 > paddedC || cn > paddedC - c0)  // (written so that it cannot wrap around)
+    invalid(who, "featureChannelInfo offset " + std::to_string(c0) + " + count " + std::to_string(cn) + " exceeds " +
                      std::to_string(paddedC) + " (featureChannels " + std::to_string(featureChannels_) +
                      " rounded up to 4)");
   if (strictValidation()) {
@@ -202,8 +205,12 @@ void Image::transfer(bool toImage, void* host, DataLayout layout, uint64_t bytes
     invalid(who, "region x[" + std::to_string(x0) + ", +" + std::to_string(w) + ") y[" + std::to_string(y0) + ", +" +
                      std::to_string(h) + ") outside the " + std::to_string(width_) + "x" + std::to_string(height_) +
                      " image");
-  const uint64_t first = imageIndex + region.origin.z, count = region.size.depth;
-  if (first >= numberOfImages_ || count > numberOfImages_ - first)
+  const uint64_t count = region.size.depth;
+  if (region.origin.z >= numberOfImages_ || imageIndex >= numberOfImages_ - region.origin.z)
+    invalid(who, "imageIndex " + std::to_string(imageIndex) + " + region.origin.z " + std::to_string(region.origin.z) +
+                     " outside numberOfImages = " + std::to_string(numberOfImages_));
+  const uint64_t first = imageIndex + region.origin.z;
+  if (count > numberOfImages_ - first)
     invalid(who, "images [" + std::to_string(first) + ", +" + std::to_string(count) + ") outside numberOfImages = " +
                      std::to_string(numberOfImages_));
   const bool hwc = layout == DataLayout::HeightxWidthxFeatureChannels;
@@ -211,18 +218,26 @@ void Image::transfer(bool toImage, void* host, DataLayout layout, uint64_t bytes
   if (hwc && bytesPerColumn < cn * e)
     invalid(who, "bytesPerColumn = " + std::to_string(bytesPerColumn) + " < " + std::to_string(cn * e));
   if (bytesPerColumn < e) invalid(who, "bytesPerColumn = " + std::to_string(bytesPerColumn) + " < " + std::to_string(e));
-  const uint64_t minRow = w * bytesPerColumn;
+  // Strides whose products do not fit in 64 bits cannot address any buffer.
+  auto product = [&](unsigned __int128 a, unsigned __int128 b, const char* what) {
+    unsigned __int128 p = a * b;
+    if (p > UINT64_MAX) invalid(who, std::string(what) + " overflows 64 bits");
+    return uint64_t(p);
+  };
+  const uint64_t minRow = product(w, bytesPerColumn, "bytesPerColumn * region.size.width");
   if (denseDefaults && bytesPerRow == 0) bytesPerRow = minRow;
   if (bytesPerRow < minRow)
     invalid(who, "bytesPerRow = " + std::to_string(bytesPerRow) + " is smaller than one row (" + std::to_string(minRow) +
                      " bytes)");
-  const uint64_t planeBytes = bytesPerRow * h;
-  const uint64_t minImage = hwc ? h * bytesPerRow : cn * planeBytes;
+  const uint64_t planeBytes = product(bytesPerRow, h, "bytesPerRow * region.size.height");
+  const uint64_t minImage = hwc ? planeBytes : product(cn, planeBytes, "featureChannels * plane bytes");
   if (bytesPerImage == 0) bytesPerImage = minImage;
   if (count > 1 && bytesPerImage < minImage)
     invalid(who, "bytesPerImage = " + std::to_string(bytesPerImage) + " is smaller than one image (" +
                      std::to_string(minImage) + " bytes)");
   if (w == 0 || h == 0 || count == 0) return;
+  if (uint64_t last = product(count - 1, bytesPerImage, "bytesPerImage * images"); last > UINT64_MAX - minImage)
+    invalid(who, "bytesPerImage * images overflows 64 bits");
 
   // Host mirror of the touched storage span (direct on the CPU).
   Backend& backend = device_->backend();
@@ -320,8 +335,17 @@ void TemporaryImage::prefetchStorage(CommandBufferPtr commandBuffer, const std::
 }
 
 TemporaryImage::~TemporaryImage() {
-  if (!released_ && readCount_ > 0 && !temporaryParent_) {
-    if (auto cb = commandBuffer_.lock(); cb && storage_ && !cb->isCommitted()) cb->temporaryPool().release(storage_);
+  // Destroyed with readCount > 0: release (spec 00 §2.5 CHOICE); a view gives its count back.
+  if (released_ || readCount_ == 0) return;
+  auto cb = commandBuffer_.lock();
+  if (!cb || cb->isCommitted()) return;  // the pool belongs to the queue's thread after commit
+  if (temporaryParent_) {
+    try {
+      temporaryParent_->consumeRead(*cb);
+    } catch (...) {  // a destructor never throws
+    }
+  } else if (storage_) {
+    cb->temporaryPool().release(storage_);
   }
 }
 
@@ -337,8 +361,8 @@ void TemporaryImage::release() {
   if (temporaryParent_) {
     auto parent = std::move(temporaryParent_);
     if (auto cb = commandBuffer_.lock()) parent->consumeRead(*cb);
-  } else if (auto cb = commandBuffer_.lock()) {
-    cb->temporaryPool().release(storage_);
+  } else if (auto cb = commandBuffer_.lock(); cb && !cb->isCommitted()) {
+    cb->temporaryPool().release(storage_);  // after commit the pool belongs to the queue's thread
   }
   storage_.reset();
 }

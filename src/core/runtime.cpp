@@ -110,10 +110,16 @@ void CommandQueueImpl::run() {
     std::shared_ptr<CommandBufferImpl> cb;
     {
       std::unique_lock lock(mutex);
-      cv.wait(lock, [&] { return stopping || !pending.empty(); });
-      if (pending.empty()) return;
-      keep = std::move(pending.front().first);
-      cb = std::move(pending.front().second);
+      for (;;) {
+        // Reserved places of buffers destroyed without commit are given up.
+        while (!pending.empty() && !pending.front().committed && pending.front().reserved.expired())
+          pending.pop_front();
+        if (!pending.empty() && pending.front().committed) break;
+        if (stopping) return;
+        cv.wait(lock);
+      }
+      keep = std::move(pending.front().keep);
+      cb = std::move(pending.front().impl);
       pending.pop_front();
     }
     {
@@ -121,7 +127,15 @@ void CommandQueueImpl::run() {
       cb->status = CommandBufferStatus::Scheduled;
     }
     cb->cv.notify_all();
-    for (auto& h : cb->scheduled) h(*keep);
+    for (auto& h : cb->scheduled) {
+      try {
+        h(*keep);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "mpsnn: a scheduled handler threw: %s\n", e.what());
+      } catch (...) {
+        std::fprintf(stderr, "mpsnn: a scheduled handler threw a non-standard exception\n");
+      }
+    }
     std::string error;
     const bool verbose = verboseEnabled();
     for (auto& item : cb->work) {
@@ -138,12 +152,17 @@ void CommandQueueImpl::run() {
       } catch (const std::exception& e) {
         error = item.name.substr(0, item.name.find(',')) + ": " + e.what();
         break;
+      } catch (...) {
+        error = item.name.substr(0, item.name.find(',')) + ": a non-standard exception was thrown";
+        break;
       }
     }
     try {
       context->finish();
     } catch (const std::exception& e) {
       if (error.empty()) error = e.what();
+    } catch (...) {
+      if (error.empty()) error = "a non-standard exception was thrown while finishing the work";
     }
     cb->work.clear();  // drops references to storage
     if (cb->pool) cb->pool->clear();
@@ -158,6 +177,8 @@ void CommandQueueImpl::run() {
         h(*keep);
       } catch (const std::exception& e) {
         std::fprintf(stderr, "mpsnn: a completed handler threw: %s\n", e.what());
+      } catch (...) {
+        std::fprintf(stderr, "mpsnn: a completed handler threw a non-standard exception\n");
       }
     }
     {
@@ -174,8 +195,9 @@ CommandQueuePtr CommandQueue::make(DevicePtr device) {
   q->impl_ = std::make_shared<CommandQueueImpl>();
   q->impl_->device = device;
   q->impl_->context = device->backend().newQueueContext();
-  auto* impl = q->impl_.get();
-  q->impl_->worker = std::thread([impl] { impl->run(); });
+  // The worker holds its own reference: the last reference to the queue may be dropped on the
+  // worker itself (by a command buffer it just finished), and the loop must outlive that.
+  q->impl_->worker = std::thread([impl = q->impl_] { impl->run(); });
   return q;
 }
 
@@ -185,7 +207,10 @@ CommandQueue::~CommandQueue() {
     impl_->stopping = true;
   }
   impl_->cv.notify_all();
-  if (impl_->worker.joinable()) impl_->worker.join();
+  if (impl_->worker.joinable()) {
+    if (impl_->worker.get_id() == std::this_thread::get_id()) impl_->worker.detach();  // it exits by itself
+    else impl_->worker.join();
+  }
 }
 
 DevicePtr CommandQueue::device() const { return impl_->device; }
@@ -193,7 +218,7 @@ DevicePtr CommandQueue::device() const { return impl_->device; }
 CommandBufferPtr CommandQueue::commandBuffer() {
   auto cb = CommandBufferPtr(new CommandBuffer());
   cb->impl_ = std::make_shared<CommandBufferImpl>();
-  cb->impl_->queue = weak_from_this();
+  cb->impl_->queue = shared_from_this();
   cb->impl_->queueImpl = impl_;
   cb->impl_->device = impl_->device;
   return cb;
@@ -202,14 +227,35 @@ CommandBufferPtr CommandQueue::commandBuffer() {
 // ---------------------------------------------------------------------------------------------
 // CommandBuffer
 
-CommandBuffer::~CommandBuffer() = default;
+CommandBuffer::~CommandBuffer() {
+  // A place reserved by enqueue() and never committed: let the worker give it up.
+  if (impl_ && impl_->queueImpl) {
+    bool reservedOnly;
+    {
+      std::lock_guard lock(impl_->mutex);
+      reservedOnly = impl_->status == CommandBufferStatus::Enqueued;
+    }
+    if (reservedOnly) {
+      { std::lock_guard lock(impl_->queueImpl->mutex); }
+      impl_->queueImpl->cv.notify_all();
+    }
+  }
+}
 
-CommandQueuePtr CommandBuffer::commandQueue() const { return impl_->queue.lock(); }
+CommandQueuePtr CommandBuffer::commandQueue() const { return impl_->queue; }
 DevicePtr CommandBuffer::device() const { return impl_->device; }
 
 void CommandBuffer::enqueue() {
-  std::lock_guard lock(impl_->mutex);
-  if (impl_->status == CommandBufferStatus::NotEnqueued) impl_->status = CommandBufferStatus::Enqueued;
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->status != CommandBufferStatus::NotEnqueued) return;
+    impl_->status = CommandBufferStatus::Enqueued;
+  }
+  auto& q = *impl_->queueImpl;
+  std::lock_guard lock(q.mutex);
+  PendingBuffer place;
+  place.reserved = weak_from_this();
+  q.pending.push_back(std::move(place));
 }
 
 bool CommandBuffer::isCommitted() const {
@@ -218,16 +264,30 @@ bool CommandBuffer::isCommitted() const {
 }
 
 void CommandBuffer::commit() {
+  bool reserved;
   {
     std::lock_guard lock(impl_->mutex);
     if (impl_->status != CommandBufferStatus::NotEnqueued && impl_->status != CommandBufferStatus::Enqueued)
       throw InvalidArgument("CommandBuffer: commit called twice");
+    reserved = impl_->status == CommandBufferStatus::Enqueued;
     impl_->status = CommandBufferStatus::Committed;
   }
   auto& q = *impl_->queueImpl;
   {
     std::lock_guard lock(q.mutex);
-    q.pending.emplace_back(shared_from_this(), impl_);
+    PendingBuffer* place = nullptr;
+    if (reserved) {
+      const std::weak_ptr<CommandBuffer> me = weak_from_this();
+      for (auto& p : q.pending)
+        if (!p.committed && !p.reserved.owner_before(me) && !me.owner_before(p.reserved)) place = &p;
+    }
+    if (!place) {
+      q.pending.emplace_back();
+      place = &q.pending.back();
+    }
+    place->keep = shared_from_this();
+    place->impl = impl_;
+    place->committed = true;
   }
   q.cv.notify_all();
 }

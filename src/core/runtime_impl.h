@@ -36,7 +36,9 @@ struct WorkItem {
 };
 
 struct CommandBufferImpl {
-  std::weak_ptr<CommandQueue> queue;
+  /// Strong: a command buffer keeps its queue (and the queue's worker) alive, as an MTLCommandBuffer
+  /// retains its queue; `device->newCommandQueue()->commandBuffer()` must still run when committed.
+  std::shared_ptr<CommandQueue> queue;
   DevicePtr device;
   std::shared_ptr<CommandQueueImpl> queueImpl;
   std::vector<WorkItem> work;
@@ -49,13 +51,22 @@ struct CommandBufferImpl {
   std::condition_variable cv;
 };
 
+/// A place in the queue's order: reserved by enqueue() (only a weak reference, so that a buffer
+/// destroyed without commit does not block the queue), filled in by commit().
+struct PendingBuffer {
+  std::weak_ptr<CommandBuffer> reserved;  // identifies the buffer (owner-based) while not committed
+  std::shared_ptr<CommandBuffer> keep;  // set by commit
+  std::shared_ptr<CommandBufferImpl> impl;
+  bool committed = false;
+};
+
 struct CommandQueueImpl {
   DevicePtr device;
   std::unique_ptr<QueueContext> context;
   std::thread worker;
   std::mutex mutex;
   std::condition_variable cv;
-  std::deque<std::pair<std::shared_ptr<CommandBuffer>, std::shared_ptr<CommandBufferImpl>>> pending;
+  std::deque<PendingBuffer> pending;
   bool stopping = false;
   void run();
 };

@@ -67,14 +67,15 @@ Window effectiveClip(const std::string& who, const IntRegion& clip, const Image&
     if (depth <= 0) throw InvalidArgument(who + ": offset.z leaves no source image to process");
     win.depth = depth;
   } else {
-    win.depth = int64_t(clip.size.depth);
-    if (clip.origin.z + clip.size.depth > dst.numberOfImages())
+    // Comparisons written so that no sum can wrap around (clip.origin.z < N_dst and z >= 0 here).
+    if (clip.size.depth > dst.numberOfImages() - clip.origin.z)
       throw InvalidArgument(who + ": clipRect z range [" + str(clip.origin.z) + ", +" + str(clip.size.depth) +
                             ") exceeds destination numberOfImages = " + str(dst.numberOfImages()));
     for (const auto& [src, z] : sources)
-      if (uint64_t(z) + clip.size.depth > src->numberOfImages())
+      if (uint64_t(z) > src->numberOfImages() || clip.size.depth > src->numberOfImages() - uint64_t(z))
         throw InvalidArgument(who + ": offset.z = " + str(z) + " + depth " + str(clip.size.depth) +
                               " exceeds source numberOfImages = " + str(src->numberOfImages()));
+    win.depth = int64_t(clip.size.depth);
   }
   return win;
 }
@@ -147,8 +148,11 @@ ImageDescriptor CNNKernel::destinationImageDescriptor(const ImageBatch& sourceIm
       throw InvalidArgument(who + ": source provides " + str(cRead) + " feature channels, the kernel needs " + str(req));
     cRead = req;
   }
-  ImageDescriptor d = ImageDescriptor::make(src.featureChannelFormat(), w, h,
-                                            destinationFeatureChannelOffset_ + destinationFeatureChannels(cRead), 1);
+  const uint64_t cOut = destinationFeatureChannels(cRead);
+  if (destinationFeatureChannelOffset_ > UINT64_MAX - cOut)
+    throw InvalidArgument(who + ": destinationFeatureChannelOffset = " + str(destinationFeatureChannelOffset_) +
+                          " is too large");
+  ImageDescriptor d = ImageDescriptor::make(src.featureChannelFormat(), w, h, destinationFeatureChannelOffset_ + cOut, 1);
   if (any(m & NNPaddingMethod::Custom)) d = padding_->destinationImageDescriptor(sourceImages, sourceStates, *this, d);
   return d;
 }
@@ -156,6 +160,7 @@ ImageDescriptor CNNKernel::destinationImageDescriptor(const ImageBatch& sourceIm
 UnaryProblem CNNKernel::resolve(CommandBuffer& cb, const ImagePtr& source, const ImagePtr& destination) {
   const std::string who = className();
   if (cb.device() != device_) throw InvalidArgument(who + ": command buffer is on another device");
+  if (cb.isCommitted()) throw InvalidArgument(who + ": command buffer is already committed");
   checkImage(*this, cb, source, "source");
   checkImage(*this, cb, destination, "destination");
   if (ImageAccess::storageIdentity(*source) == ImageAccess::storageIdentity(*destination))
@@ -177,7 +182,7 @@ UnaryProblem CNNKernel::resolve(CommandBuffer& cb, const ImagePtr& source, const
     cRead = req;
   }
   const uint64_t cOut = destinationFeatureChannels(cRead);
-  if (destinationFeatureChannelOffset_ + cOut > cDst)
+  if (destinationFeatureChannelOffset_ > cDst || cOut > cDst - destinationFeatureChannelOffset_)
     throw InvalidArgument(who + ": destination featureChannels = " + str(cDst) + " < destinationFeatureChannelOffset " +
                           str(destinationFeatureChannelOffset_) + " + " + str(cOut) + " output channels");
   if (strictValidation()) {
@@ -213,6 +218,7 @@ void CNNKernel::encode(CommandBufferPtr cb, ImagePtr source, ImagePtr destinatio
   if (!cb) throw InvalidArgument(std::string(className()) + ": commandBuffer = null");
   UnaryProblem p = resolve(*cb, source, destination);
   commitProblem(*cb, source, p);
+  didEncode(*cb);
 }
 
 ImagePtr CNNKernel::encode(CommandBufferPtr cb, ImagePtr source) {
@@ -245,6 +251,7 @@ void CNNKernel::encodeBatch(CommandBufferPtr cb, const ImageBatch& sources, cons
   std::map<const Image*, uint64_t> reads;
   for (size_t i = 0; i < sources.size(); ++i) {
     problems.push_back(resolve(*cb, sources[i], destinations[i]));
+    problems.back().batchIndex = int64_t(i);
     if (sources[i]->isTemporary()) {
       uint64_t n = ++reads[sources[i].get()];
       if (n > static_cast<const TemporaryImage&>(*sources[i]).readCount())
@@ -254,6 +261,7 @@ void CNNKernel::encodeBatch(CommandBufferPtr cb, const ImageBatch& sources, cons
     }
   }
   for (size_t i = 0; i < sources.size(); ++i) commitProblem(*cb, sources[i], problems[i]);
+  didEncode(*cb);
 }
 
 ImageBatch CNNKernel::encodeBatch(CommandBufferPtr cb, const ImageBatch& sources) {
@@ -315,8 +323,11 @@ ImageDescriptor CNNBinaryKernel::destinationImageDescriptor(const ImageBatch& so
   };
   uint64_t cp = readCount(p, primarySourceFeatureChannelOffset_, primarySourceFeatureChannelMaxCount_, "primary");
   uint64_t cs = readCount(s, secondarySourceFeatureChannelOffset_, secondarySourceFeatureChannelMaxCount_, "secondary");
-  ImageDescriptor d = ImageDescriptor::make(p.featureChannelFormat(), w, h,
-                                            destinationFeatureChannelOffset_ + destinationFeatureChannels(cp, cs), 1);
+  const uint64_t cOut = destinationFeatureChannels(cp, cs);
+  if (destinationFeatureChannelOffset_ > UINT64_MAX - cOut)
+    throw InvalidArgument(who + ": destinationFeatureChannelOffset = " + str(destinationFeatureChannelOffset_) +
+                          " is too large");
+  ImageDescriptor d = ImageDescriptor::make(p.featureChannelFormat(), w, h, destinationFeatureChannelOffset_ + cOut, 1);
   if (any(m & NNPaddingMethod::Custom)) d = padding_->destinationImageDescriptor(sourceImages, sourceStates, *this, d);
   return d;
 }
@@ -325,6 +336,7 @@ BinaryProblem CNNBinaryKernel::resolve(CommandBuffer& cb, const ImagePtr& primar
                                        const ImagePtr& destination) {
   const std::string who = className();
   if (cb.device() != device_) throw InvalidArgument(who + ": command buffer is on another device");
+  if (cb.isCommitted()) throw InvalidArgument(who + ": command buffer is already committed");
   checkImage(*this, cb, primary, "primary source");
   checkImage(*this, cb, secondary, "secondary source");
   checkImage(*this, cb, destination, "destination");
@@ -348,7 +360,8 @@ BinaryProblem CNNBinaryKernel::resolve(CommandBuffer& cb, const ImagePtr& primar
   uint64_t cs =
       readCount(*secondary, secondarySourceFeatureChannelOffset_, secondarySourceFeatureChannelMaxCount_, "secondary");
   uint64_t cOut = destinationFeatureChannels(cp, cs);
-  if (destinationFeatureChannelOffset_ + cOut > destination->featureChannels())
+  if (destinationFeatureChannelOffset_ > destination->featureChannels() ||
+      cOut > destination->featureChannels() - destinationFeatureChannelOffset_)
     throw InvalidArgument(who + ": destination featureChannels = " + str(destination->featureChannels()) +
                           " < destinationFeatureChannelOffset " + str(destinationFeatureChannelOffset_) + " + " +
                           str(cOut) + " output channels");
@@ -407,7 +420,33 @@ void CNNBinaryKernel::encodeBatch(CommandBufferPtr cb, const ImageBatch& primari
   if (primaries.size() != secondaries.size() || primaries.size() != destinations.size())
     throw InvalidArgument(who + ": encodeBatch with batches of different lengths (" + str(uint64_t(primaries.size())) +
                           ", " + str(uint64_t(secondaries.size())) + ", " + str(uint64_t(destinations.size())) + ")");
-  for (size_t i = 0; i < primaries.size(); ++i) resolve(*cb, primaries[i], secondaries[i], destinations[i]);
+  // Spec 00 §2.6: batch images are single images of one descriptor.
+  for (const ImageBatch* batch : {&primaries, &secondaries}) {
+    const char* role = batch == &primaries ? "primary" : "secondary";
+    for (size_t i = 0; i < batch->size(); ++i) {
+      const ImagePtr& image = (*batch)[i];
+      if (image && image->numberOfImages() != 1)
+        throw InvalidArgument(who + ": batch " + role + " source " + str(uint64_t(i)) + " has numberOfImages = " +
+                              str(image->numberOfImages()) + " (must be 1)");
+      if (i && image && (*batch)[0] && image->descriptor() != (*batch)[0]->descriptor())
+        throw InvalidArgument(who + ": batch " + role + " sources differ in shape or format (" +
+                              (*batch)[0]->descriptor().toString() + " vs " + image->descriptor().toString() + ")");
+    }
+  }
+  // Validate every pair before encoding any, so a rejection writes nothing. A temporary source that
+  // is read k times (as either source, in any pair) must have readCount >= k.
+  std::map<const Image*, uint64_t> reads;
+  for (size_t i = 0; i < primaries.size(); ++i) {
+    resolve(*cb, primaries[i], secondaries[i], destinations[i]);
+    for (const ImagePtr* source : {&primaries[i], &secondaries[i]}) {
+      if (!(*source)->isTemporary()) continue;
+      const uint64_t n = ++reads[source->get()];
+      const uint64_t available = static_cast<const TemporaryImage&>(**source).readCount();
+      if (n > available)
+        throw InvalidArgument(who + ": temporary source of pair " + str(uint64_t(i)) + " is read " + str(n) +
+                              " times but its readCount is " + str(available));
+    }
+  }
   for (size_t i = 0; i < primaries.size(); ++i) encode(cb, primaries[i], secondaries[i], destinations[i]);
 }
 

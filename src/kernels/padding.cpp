@@ -1,5 +1,6 @@
 #include "mpsnn/padding.h"
 
+#include <limits>
 #include <sstream>
 
 #include "mpsnn/error.h"
@@ -30,25 +31,32 @@ void validatePaddingMethod(NNPaddingMethod m, const char* who) {
 }
 
 int64_t paddingDestinationSize(int64_t S, int64_t s, int64_t k, NNPaddingMethod m, bool backwards, const char* who) {
+  validatePaddingMethod(m, who);
+  if (s <= 0) throw InvalidArgument(std::string(who) + ": stride = " + std::to_string(s) + " must be positive");
+  if (k <= 0) throw InvalidArgument(std::string(who) + ": window = " + std::to_string(k) + " must be positive");
   const int st = style(m);
-  int64_t d;
+  // 128-bit intermediates: no input may overflow (a result beyond int64 is rejected below).
+  __int128 d;
   if (backwards) {
-    d = (S - 1) * s + 1 + st * (k - 1);
+    d = (__int128(S) - 1) * s + 1 + __int128(st) * (k - 1);
   } else {
-    int64_t num = S + st * (k - 1);
+    __int128 num = __int128(S) + __int128(st) * (k - 1);
     d = num <= 0 ? 0 : (num + s - 1) / s;
   }
   if (d <= 0)
     throw InvalidArgument(std::string(who) + ": source extent " + std::to_string(S) + " is too small for window " +
                           std::to_string(k) + " with " + describePaddingMethod(m) + " padding");
-  return d;
+  if (d > std::numeric_limits<int64_t>::max())
+    throw InvalidArgument(std::string(who) + ": destination extent for source extent " + std::to_string(S) +
+                          ", stride " + std::to_string(s) + ", window " + std::to_string(k) + " is too large");
+  return int64_t(d);
 }
 
 int64_t paddingOffset(int64_t S, int64_t s, int64_t k, NNPaddingMethod m, bool isX) {
   int64_t d = paddingDestinationSize(S, s, k, m, false, "NNPadding");
-  int64_t readSize = (d - 1) * s + k;
-  int64_t extra = readSize - S;
-  int64_t lead = 0;
+  __int128 readSize = (__int128(d) - 1) * s + k;
+  const __int128 extra = readSize - S;  // 128-bit: no input may overflow
+  __int128 lead = 0;
   switch (uint32_t(m & NNPaddingMethod::AlignMask)) {
     case uint32_t(NNPaddingMethod::AlignCentered): {
       uint32_t rem = uint32_t(m & NNPaddingMethod::AddRemainderToMask);
@@ -62,7 +70,11 @@ int64_t paddingOffset(int64_t S, int64_t s, int64_t k, NNPaddingMethod m, bool i
     case uint32_t(NNPaddingMethod::AlignTopLeft): lead = extra; break;
     default: lead = 0; break;
   }
-  return k / 2 - lead;
+  const __int128 offset = k / 2 - lead;
+  if (offset < std::numeric_limits<int64_t>::min() || offset > std::numeric_limits<int64_t>::max())
+    throw InvalidArgument("NNPadding: offset for source extent " + std::to_string(S) + ", stride " + std::to_string(s) +
+                          ", window " + std::to_string(k) + " is out of range");
+  return int64_t(offset);
 }
 
 std::string describePaddingMethod(NNPaddingMethod m) {

@@ -53,6 +53,7 @@ struct UnaryProblem {
   ImageView src, dst;
   int64_t offsetX = 0, offsetY = 0;
   ImageEdgeMode edgeMode = ImageEdgeMode::Zero;
+  int64_t batchIndex = 0;  // position of this pair in an encodeBatch call; 0 for encode
 };
 
 /// A binary kernel invocation: as UnaryProblem with two sources.

@@ -56,6 +56,21 @@ void convolutionKernel(const CNNConvolutionDescriptor& desc, const ConvolutionWe
 /// Spec 01 §2.1 folding in float64.
 ConvolutionWeights foldBatchNorm(const CNNConvolutionDescriptor& desc, ConvolutionWeights w);
 
+// ---- pooling (spec 02) ----------------------------------------------------------------------
+enum class PoolingKind { Max, Average, L2Norm };
+/// The window of a pooling kernel (dilation 1 except dilated max; zero pads only for average).
+struct PoolingWindow {
+  int64_t kernelWidth = 1, kernelHeight = 1;
+  int64_t strideX = 1, strideY = 1;
+  int64_t dilationX = 1, dilationY = 1;
+  uint64_t zeroPadSizeX = 0, zeroPadSizeY = 0;
+};
+/// One pooled value per channel of every destination pixel the placement writes: max (§3, §5),
+/// average (§2.1 Zero, §2.2 Clamp "shrink to the zero-padded image") or L2 norm (§4).
+void poolingKernel(PoolingKind kind, const PoolingWindow& window, const UnaryPlacement& p, const RefImage& src,
+                   RefImage& dst);
+// ---- end pooling ----------------------------------------------------------------------------
+
 // ---- implementation of the template ----
 template <class Fn>
 void forEachDestinationPixel(const UnaryPlacement& p, const RefImage& src, const RefImage& dst, Fn fn) {
@@ -73,5 +88,63 @@ void forEachDestinationPixel(const UnaryPlacement& p, const RefImage& src, const
     for (int64_t Y = y0; Y < y1; ++Y)
       for (int64_t X = x0; X < x1; ++X) fn(k, X - x0, Y - y0, X, Y);
 }
+
+}  // namespace mpsnn::ref
+
+// =================================================================================================
+// Arithmetic, comparison and dropout (spec 06 §1–§3): the float64 reference, written from the spec
+// without the kernel layer's resolution code.
+// =================================================================================================
+#include <array>
+#include <cfloat>
+
+#include "mpsnn/arithmetic.h"
+#include "mpsnn/dropout.h"
+
+namespace mpsnn::ref {
+
+/// The binary-kernel properties that place a computation (spec 00 §6).
+struct BinaryPlacement {
+  Offset primaryOffset{}, secondaryOffset{};
+  IntRegion clipRect = RectNoClip;
+  uint64_t primarySourceFeatureChannelOffset = 0, secondarySourceFeatureChannelOffset = 0;
+  uint64_t primarySourceFeatureChannelMaxCount = UINT64_MAX, secondarySourceFeatureChannelMaxCount = UINT64_MAX;
+  uint64_t destinationFeatureChannelOffset = 0;
+  ImageEdgeMode primaryEdgeMode = ImageEdgeMode::Zero, secondaryEdgeMode = ImageEdgeMode::Zero;
+};
+
+enum class ArithmeticKind { Add, Subtract, Multiply, Divide, Compare };
+
+/// The parameters of CNNArithmetic and NNCompare (spec 06 §1–§2).
+struct ArithmeticSpec {
+  ArithmeticKind kind = ArithmeticKind::Add;
+  double primaryScale = 1, secondaryScale = 1, bias = 0;
+  double minimumValue = -FLT_MAX, maximumValue = FLT_MAX;
+  uint64_t primaryStrideX = 1, primaryStrideY = 1, primaryStrideC = 1;
+  uint64_t secondaryStrideX = 1, secondaryStrideY = 1, secondaryStrideC = 1;
+  NNComparisonType comparison = NNComparisonType::Equal;  // Compare only
+  double threshold = 0;                                   // Compare only
+};
+/// The result for operands a (primary) and b (secondary): spec 06 §1.2 with the clamp, or §2.
+double arithmetic(const ArithmeticSpec& s, double a, double b);
+/// The kernel: every destination element of the placement's clip region per spec 06 §1.1.
+void arithmeticKernel(const ArithmeticSpec& s, const BinaryPlacement& p, const RefImage& primary,
+                      const RefImage& secondary, RefImage& dst);
+
+/// Philox-4x32-10 as Random123's philox4x32_R(10, counter, key).
+std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key);
+
+/// The parameters of CNNDropout and the counter words of one encode (spec 10 §10.12.1).
+struct DropoutSpec {
+  float keepProbability = 0.5f;
+  uint64_t seed = 0;
+  IntSize maskStrideInPixels{1, 1, 1};
+  uint64_t trainingStep = 0;  // t of the encode
+  int64_t batchBase = 0;      // batch position of the first processed image (index in encodeBatch)
+};
+/// Whether mask element `element` of batch position `n` is kept.
+bool dropoutKeeps(const DropoutSpec& s, int64_t n, uint64_t element);
+/// The kernel: dst = m · src / keepProbability over the placement's clip region.
+void dropoutKernel(const DropoutSpec& s, const UnaryPlacement& p, const RefImage& src, RefImage& dst);
 
 }  // namespace mpsnn::ref

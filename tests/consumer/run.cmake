@@ -1,0 +1,28 @@
+# ctest driver: installs the built mpsnn into a temporary prefix, then builds and runs an outside
+# consumer with find_package(mpsnn) and with pkg-config. Variables: BUILD_DIR, SOURCE_DIR, WORK_DIR.
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed: ${ARGN}\n${out}\n${err}")
+  endif()
+  message("${out}")
+endfunction()
+file(REMOVE_RECURSE ${WORK_DIR})
+set(prefix ${WORK_DIR}/prefix)
+run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/build -G Ninja -DCMAKE_PREFIX_PATH=${prefix})
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+run(${WORK_DIR}/build/consumer)
+# pkg-config, as a Makefile user would.
+find_program(PKG_CONFIG pkg-config REQUIRED)
+file(GLOB pcdir ${prefix}/lib*/pkgconfig)
+set(ENV{PKG_CONFIG_PATH} ${pcdir})
+execute_process(COMMAND ${PKG_CONFIG} --cflags --libs mpsnn OUTPUT_VARIABLE flags OUTPUT_STRIP_TRAILING_WHITESPACE
+                RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "pkg-config mpsnn failed")
+endif()
+separate_arguments(flags UNIX_COMMAND "${flags}")
+file(GLOB libdir ${prefix}/lib*)
+run(c++ ${SOURCE_DIR}/main.cpp ${flags} -Wl,-rpath,${libdir} -o ${WORK_DIR}/consumer-pc)
+run(${WORK_DIR}/consumer-pc)
