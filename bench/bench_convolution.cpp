@@ -42,6 +42,7 @@ void registerAll() {
                                      d.setStrideInPixelsX(s);
                                      d.setStrideInPixelsY(s);
                                      auto conv = CNNConvolution::make(device(), std::make_shared<RandomWeights>(d));
+                                     conv->setAllowsTF32(tf32Allowed());
                                      // PyTorch zero padding p ↔ MPS offset floor(k/2) − p (spec 01 §4.1).
                                      conv->setOffset({int64_t(kw / 2) - int64_t(p), int64_t(kh / 2) - int64_t(p), 0});
                                      const uint64_t oh = (h + 2 * p - kh) / s + 1, ow = (w + 2 * p - kw) / s + 1;

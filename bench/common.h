@@ -22,6 +22,12 @@ inline CommandQueuePtr queue() {
   return q;
 }
 
+/// compare.py --tf32 sets MPSNN_BENCH_TF32=1: both sides may then use TF32 tensor cores.
+inline bool tf32Allowed() {
+  const char* v = std::getenv("MPSNN_BENCH_TF32");
+  return v && *v == '1';
+}
+
 /// A float32 image filled with uniform values in [-1, 1] (never zeros: zeros can run faster).
 inline ImagePtr randomImage(uint64_t n, uint64_t h, uint64_t w, uint64_t c,
                             ImageFeatureChannelFormat f = ImageFeatureChannelFormat::Float32) {

@@ -106,7 +106,7 @@ def main():
         lines.append(f"| {family}/{shape} | {batch} | {ours * 1e6:.1f} | {theirs * 1e6:.1f} | {ratio:.2f}{mark} |")
     lines.append("")
     lines.append(f"Device: {device_name} ({args.device}); TF32 {'on' if args.tf32 else 'off'} on both sides; "
-                 f"mpsnn build: {context.get('library_build_type', '?')}. Geometric mean ratio {geo:.2f}; "
+                 f"{context.get('num_cpus', '?')} CPUs seen by the benchmark. Geometric mean ratio {geo:.2f}; "
                  f"lowest {worst[5]:.2f} ({worst[1]}/{worst[2]})." if worst else "")
     table = "\n".join(lines)
     print()
