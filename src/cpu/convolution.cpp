@@ -1,6 +1,6 @@
-// CPU convolutions: oneDNN for float32 sources (any offset, groups, stride, dilation, bias; Linear
-// fused, other neurons in a pass over the result), and a plain OpenMP loop for everything (every
-// format, Clamp edges, sub-pixel).
+// CPU convolutions: oneDNN in float32 (any offset, groups, stride, dilation, bias, sub-pixel; other
+// formats converted on the way in and out; Linear fused, other neurons in a pass over the result),
+// and a plain OpenMP loop for everything (Clamp edges reaching outside, windows entirely outside).
 #include <omp.h>
 
 #include <cstring>
@@ -53,7 +53,8 @@ void plainRun(const ConvolutionProblem& p, QueueContext&) {
             if (!(rowInside && resolveEdge(sx, s.w, p.io.edgeMode))) {
               std::fill_n(dst, Cig, 0.0f);
             } else if (float32) {
-              std::memcpy(dst, static_cast<const float*>(in) + s.index(n, sy, sx, g * Cig), size_t(Cig) * sizeof(float));
+              std::memcpy(dst, static_cast<const float*>(in) + s.index(n, sy, sx, g * Cig),
+                          size_t(Cig) * sizeof(float));
             } else {
               const int64_t at = s.index(n, sy, sx, g * Cig);
               for (int64_t i = 0; i < Cig; ++i) dst[i] = loadAsFloat(in, at + i, s.format);
@@ -106,10 +107,11 @@ void storeFromGrid(const ConvolutionProblem& p, const float* grid) {
   }
 }
 
-
 /// True when an n × h × w × c view with these strides is laid out exactly as dense NHWC.
-bool packed(int64_t n, int64_t h, int64_t w, int64_t c, int64_t pixelStride, int64_t rowStride, int64_t imageStride) {
-  return (w == 1 || pixelStride == c) && (h == 1 || rowStride == w * c) && (n == 1 || imageStride == h * w * c);
+bool packed(int64_t n, int64_t h, int64_t w, int64_t c, int64_t pixelStride, int64_t rowStride,
+            int64_t imageStride) {
+  return (w == 1 || pixelStride == c) && (h == 1 || rowStride == w * c) &&
+         (n == 1 || imageStride == h * w * c);
 }
 
 struct DnnlPlan {
@@ -125,7 +127,6 @@ DnnlPlan planDnnl(const ConvolutionProblem& p) {
   DnnlPlan plan;
   const ImageView& s = p.io.src;
   const ImageView& d = p.io.dst;
-  if (s.format != ImageFeatureChannelFormat::Float32) return plan;
   plan.x = mapAxis(s.w, p.io.offsetX, p.outputWidth(), p.kernelWidth, p.strideX, p.dilationX);
   plan.y = mapAxis(s.h, p.io.offsetY, p.outputHeight(), p.kernelHeight, p.strideY, p.dilationY);
   // No tap inside the source: the result is bias and neuron only (the plain loop does that).
@@ -150,7 +151,8 @@ DnnlPlan planDnnl(const ConvolutionProblem& p) {
         plan.alpha = p.neuron.a;
         plan.beta = p.neuron.b;
         break;
-      default: break;
+      default:
+        break;
     }
   }
   plan.ok = true;
@@ -179,11 +181,28 @@ std::string keyOf(const ConvolutionProblem& p, const DnnlPlan& plan) {
     return std::to_string(u);
   };
   std::string k = "dnnl";
-  for (int64_t v : {p.io.dst.n, p.inputChannels, plan.y.size, plan.x.size, p.outputChannels, p.outputHeight(),
-                    p.outputWidth(), p.groups, p.kernelHeight, p.kernelWidth, p.strideY, p.strideX, p.dilationY,
-                    p.dilationX, plan.y.padBegin, plan.x.padBegin, plan.y.padEnd, plan.x.padEnd, int64_t(plan.direct),
-                    int64_t(plan.postOp), int64_t(plan.eltwise), int64_t(p.biases != nullptr)})
-  {
+  for (int64_t v : {p.io.dst.n,
+                    p.inputChannels,
+                    plan.y.size,
+                    plan.x.size,
+                    p.outputChannels,
+                    p.outputHeight(),
+                    p.outputWidth(),
+                    p.groups,
+                    p.kernelHeight,
+                    p.kernelWidth,
+                    p.strideY,
+                    p.strideX,
+                    p.dilationY,
+                    p.dilationX,
+                    plan.y.padBegin,
+                    plan.x.padBegin,
+                    plan.y.padEnd,
+                    plan.x.padEnd,
+                    int64_t(plan.direct),
+                    int64_t(plan.postOp),
+                    int64_t(plan.eltwise),
+                    int64_t(p.biases != nullptr)}) {
     k += ',';
     k += std::to_string(v);
   }
@@ -201,7 +220,8 @@ std::shared_ptr<DnnlConvolution> makeDnnl(const ConvolutionProblem& p, const Dnn
   const auto& engine = cpuEngine();
   const int64_t G = p.groups, Cig = p.inputChannelsPerGroup(), Cog = p.outputChannelsPerGroup();
   conv->src = dnnl::memory::desc({p.io.dst.n, p.inputChannels, plan.y.size, plan.x.size}, dt::f32, tag::nhwc);
-  conv->dst = dnnl::memory::desc({p.io.dst.n, p.outputChannels, p.outputHeight(), p.outputWidth()}, dt::f32, tag::nhwc);
+  conv->dst = dnnl::memory::desc({p.io.dst.n, p.outputChannels, p.outputHeight(), p.outputWidth()}, dt::f32,
+                                 tag::nhwc);
   // OHWI weights: [Co][kH][kW][Cig] is oneDNN's ohwi, or gohwi with the group split off.
   const dnnl::memory::desc userWeights =
       G == 1 ? dnnl::memory::desc({p.outputChannels, Cig, p.kernelHeight, p.kernelWidth}, dt::f32, tag::ohwi)
@@ -221,12 +241,12 @@ std::shared_ptr<DnnlConvolution> makeDnnl(const ConvolutionProblem& p, const Dnn
   }
   dnnl::convolution_forward::primitive_desc pd;
   try {
-    auto desc = p.biases ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                           dnnl::algorithm::convolution_direct, conv->src, anyWeights,
-                                                           biasDesc, conv->dst, strides, dilates, padL, padR)
-                         : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                           dnnl::algorithm::convolution_direct, conv->src, anyWeights,
-                                                           conv->dst, strides, dilates, padL, padR);
+    auto desc = p.biases ? dnnl::convolution_forward::desc(
+                               dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                               conv->src, anyWeights, biasDesc, conv->dst, strides, dilates, padL, padR)
+                         : dnnl::convolution_forward::desc(
+                               dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                               conv->src, anyWeights, conv->dst, strides, dilates, padL, padR);
     pd = dnnl::convolution_forward::primitive_desc(desc, attr, engine);
   } catch (const dnnl::error&) {
     return conv;  // not ok: the plain loop takes it
@@ -261,15 +281,27 @@ void dnnlRun(const ConvolutionProblem& p, QueueContext& ctx) {
   const ImageView& d = p.io.dst;
   const int64_t n = d.n, Ci = p.inputChannels, h = plan.y.size, w = plan.x.size;
   // The narrowed source window, used in place when it is dense NHWC, else copied densely.
-  const float* srcWindow = static_cast<const float*>(s.data()) + s.index(0, plan.y.start, plan.x.start, 0);
+  // The narrowed source window, used in place when it is dense float32 NHWC, else copied densely
+  // as float32 (other formats are converted on the way).
+  const int64_t windowStart = s.index(0, plan.y.start, plan.x.start, 0);
+  const float* srcWindow = static_cast<const float*>(s.data()) + windowStart;
   std::unique_ptr<float[]> srcCopy;  // uninitialized: every value is written before use
-  if (!packed(n, h, w, Ci, s.pixelStride, s.rowStride, s.imageStride)) {
+  const bool float32 = s.format == ImageFeatureChannelFormat::Float32;
+  if (!float32 || !packed(n, h, w, Ci, s.pixelStride, s.rowStride, s.imageStride)) {
     srcCopy.reset(new float[size_t(n * h * w * Ci)]);
+    const void* base = s.data();
 #pragma omp parallel for schedule(static) if (n * h * w * Ci > 32768)
     for (int64_t row = 0; row < n * h; ++row) {
       const int64_t in = row / h, y = row % h;
-      for (int64_t x = 0; x < w; ++x)
-        std::memcpy(srcCopy.get() + (row * w + x) * Ci, srcWindow + s.index(in, y, x, 0), size_t(Ci) * sizeof(float));
+      for (int64_t x = 0; x < w; ++x) {
+        float* out = srcCopy.get() + (row * w + x) * Ci;
+        const int64_t at = windowStart + s.index(in, y, x, 0);
+        if (float32) {
+          std::memcpy(out, static_cast<const float*>(base) + at, size_t(Ci) * sizeof(float));
+        } else {
+          for (int64_t c = 0; c < Ci; ++c) out[c] = loadAsFloat(base, at + c, s.format);
+        }
+      }
     }
     srcWindow = srcCopy.get();
   }
@@ -287,9 +319,9 @@ void dnnlRun(const ConvolutionProblem& p, QueueContext& ctx) {
     dnnl::memory dstMem(conv->dst, engine, dstData);
     dnnl::memory scratchMem(conv->scratchpad, engine, scratch.get());
     std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, srcMem},
-                                                {DNNL_ARG_WEIGHTS, conv->weights},
-                                                {DNNL_ARG_DST, dstMem},
-                                                {DNNL_ARG_SCRATCHPAD, scratchMem}};
+                                               {DNNL_ARG_WEIGHTS, conv->weights},
+                                               {DNNL_ARG_DST, dstMem},
+                                               {DNNL_ARG_SCRATCHPAD, scratchMem}};
     if (p.biases) args.emplace(DNNL_ARG_BIAS, conv->bias);
     conv->primitive.execute(stream, args);
     stream.wait();
@@ -317,9 +349,9 @@ void dnnlRun(const ConvolutionProblem& p, QueueContext& ctx) {
 ImplementationList<ConvolutionProblem>& cpuConvolutionImplementations() {
   static ImplementationList<ConvolutionProblem> list = {
 #if defined(MPSNN_HAVE_DNNL)
-      {"cpu:onednn", dnnlSupports, dnnlRun},
+    {"cpu:onednn", dnnlSupports, dnnlRun},
 #endif
-      {"cpu:plain", plainSupports, plainRun},
+    {"cpu:plain", plainSupports, plainRun},
   };
   return list;
 }

@@ -59,7 +59,8 @@ ConvParams paramsOf(const ConvolutionProblem& p) {
 
 __global__ void convolutionPlainKernel(ConvParams p) {
   const int64_t total = p.dst.n * p.Ho * p.Wo * p.Co;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t o = i % p.Co;
     int64_t t = i / p.Co;
     const int64_t X = t % p.Wo;
@@ -111,18 +112,18 @@ void plainRun(const ConvolutionProblem& p, QueueContext& ctx) {
 struct CudnnPlan {
   bool ok = false;
   int64_t startX = 0, startY = 0, width = 0, height = 0, padX = 0, padY = 0, gridW = 0, gridH = 0;
-  bool half = false;     // float16 source: cuDNN runs in half with float accumulation
+  bool half = false;        // float16 source: cuDNN runs in half with float accumulation
   bool copySource = false;  // the window is not dense NHWC: gather it first
   bool direct = false;      // cuDNN writes the (dense, same-format) destination itself
 };
 
 /// One axis; false when cuDNN's symmetric padding cannot express the MPS placement.
-bool planAxis(int64_t extent, int64_t offset, int64_t outputs, int64_t kernel, int64_t stride, int64_t dilation,
-              int64_t& start, int64_t& size, int64_t& pad, int64_t& gridSize) {
+bool planAxis(int64_t extent, int64_t offset, int64_t outputs, int64_t kernel, int64_t stride,
+              int64_t dilation, int64_t& start, int64_t& size, int64_t& pad, int64_t& gridSize) {
   const AxisMapping m = mapAxis(extent, offset, outputs, kernel, stride, dilation);
   if (!m.anyRead) return false;
   const int64_t available = extent - m.start;  // real data from the window start
-  const int64_t reach = m.size + m.padEnd;      // one past the last tap, relative to start
+  const int64_t reach = m.size + m.padEnd;     // one past the last tap, relative to start
   pad = m.padBegin;
   // cuDNN's right padding equals the left one, so it must cover every tap past the data.
   if (reach - pad > available) return false;
@@ -140,15 +141,17 @@ bool planAxis(int64_t extent, int64_t offset, int64_t outputs, int64_t kernel, i
 }
 
 bool packedView(int64_t n, int64_t h, int64_t w, int64_t c, const ImageView& v) {
-  return (w == 1 || v.pixelStride == c) && (h == 1 || v.rowStride == w * c) && (n == 1 || v.imageStride == h * w * c);
+  return (w == 1 || v.pixelStride == c) && (h == 1 || v.rowStride == w * c) &&
+         (n == 1 || v.imageStride == h * w * c);
 }
 
 CudnnPlan planCudnn(const ConvolutionProblem& p) {
   CudnnPlan plan;
   const ImageView& s = p.io.src;
-  if (s.format != ImageFeatureChannelFormat::Float32 && s.format != ImageFeatureChannelFormat::Float16) return plan;
-  if (!planAxis(s.w, p.io.offsetX, p.outputWidth(), p.kernelWidth, p.strideX, p.dilationX, plan.startX, plan.width,
-                plan.padX, plan.gridW) ||
+  if (s.format != ImageFeatureChannelFormat::Float32 && s.format != ImageFeatureChannelFormat::Float16)
+    return plan;
+  if (!planAxis(s.w, p.io.offsetX, p.outputWidth(), p.kernelWidth, p.strideX, p.dilationX, plan.startX,
+                plan.width, plan.padX, plan.gridW) ||
       !planAxis(s.h, p.io.offsetY, p.outputHeight(), p.kernelHeight, p.strideY, p.dilationY, plan.startY,
                 plan.height, plan.padY, plan.gridH))
     return plan;
@@ -175,14 +178,17 @@ __global__ void gatherWindowKernel(const T* __restrict__ src, int64_t pixelStrid
                                    int64_t imageStride, T* __restrict__ dst, int64_t n, int64_t h, int64_t w,
                                    int64_t c) {
   const int64_t total = n * h * w * c;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t ch = i % c, x = i / c % w, y = i / (c * w) % h, in = i / (c * w * h);
     dst[i] = src[in * imageStride + y * rowStride + x * pixelStride + ch];
   }
 }
 
-__global__ void weightsToHalfKernel(const float* __restrict__ src, uint16_t* __restrict__ dst, int64_t count) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x)
+__global__ void weightsToHalfKernel(const float* __restrict__ src, uint16_t* __restrict__ dst,
+                                    int64_t count) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
+       i += int64_t(gridDim.x) * blockDim.x)
     dst[i] = floatToHalf(src[i]);
 }
 
@@ -288,15 +294,16 @@ void cudnnRun(const ConvolutionProblem& p, QueueContext& ctx) {
   MPSNN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w.h));
   MPSNN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv.h));
   if (plan.copySource) {
-    MPSNN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x.h, CUDNN_TENSOR_NHWC, type, int(n), int(Ci), int(plan.height),
-                                                 int(plan.width)));
+    MPSNN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x.h, CUDNN_TENSOR_NHWC, type, int(n), int(Ci),
+                                                 int(plan.height), int(plan.width)));
   } else {  // dense NHWC in place; the strides spell it out (the image stride may be wider for n = 1)
-    MPSNN_CUDNN_CHECK(cudnnSetTensor4dDescriptorEx(x.h, type, int(n), int(Ci), int(plan.height), int(plan.width),
-                                                   int(plan.height * plan.width * Ci), 1, int(plan.width * Ci),
-                                                   int(Ci)));
+    MPSNN_CUDNN_CHECK(cudnnSetTensor4dDescriptorEx(x.h, type, int(n), int(Ci), int(plan.height),
+                                                   int(plan.width), int(plan.height * plan.width * Ci), 1,
+                                                   int(plan.width * Ci), int(Ci)));
   }
-  MPSNN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w.h, type, CUDNN_TENSOR_NHWC, int(Co), int(p.inputChannelsPerGroup()),
-                                               int(p.kernelHeight), int(p.kernelWidth)));
+  MPSNN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w.h, type, CUDNN_TENSOR_NHWC, int(Co),
+                                               int(p.inputChannelsPerGroup()), int(p.kernelHeight),
+                                               int(p.kernelWidth)));
   MPSNN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv.h, int(plan.padY), int(plan.padX), int(p.strideY),
                                                     int(p.strideX), int(p.dilationY), int(p.dilationX),
                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
@@ -324,14 +331,31 @@ void cudnnRun(const ConvolutionProblem& p, QueueContext& ctx) {
     weights = static_cast<const float*>(halfWeights->storage->data());  // reinterpreted as half by cuDNN
   }
 
-  const uintptr_t sourceAddress = reinterpret_cast<uintptr_t>(static_cast<const char*>(s.data()) +
-                                                              s.index(0, plan.startY, plan.startX, 0) * int64_t(elem));
+  const uintptr_t sourceAddress = reinterpret_cast<uintptr_t>(
+      static_cast<const char*>(s.data()) + s.index(0, plan.startY, plan.startX, 0) * int64_t(elem));
   std::string key = "cudnn";
-  for (int64_t v : {n, Ci, plan.height, plan.width, Co, int64_t(oh), int64_t(ow), G, p.kernelHeight, p.kernelWidth,
-                    p.strideY, p.strideX, p.dilationY, p.dilationX, plan.padY, plan.padX, int64_t(plan.half),
-                    int64_t(p.allowTF32), int64_t(plan.copySource), int64_t(plan.direct),
-                    int64_t(sourceAddress % 16), int64_t(reinterpret_cast<uintptr_t>(p.io.dst.data()) % 16)})
-  {
+  for (int64_t v : {n,
+                    Ci,
+                    plan.height,
+                    plan.width,
+                    Co,
+                    int64_t(oh),
+                    int64_t(ow),
+                    G,
+                    p.kernelHeight,
+                    p.kernelWidth,
+                    p.strideY,
+                    p.strideX,
+                    p.dilationY,
+                    p.dilationX,
+                    plan.padY,
+                    plan.padX,
+                    int64_t(plan.half),
+                    int64_t(p.allowTF32),
+                    int64_t(plan.copySource),
+                    int64_t(plan.direct),
+                    int64_t(sourceAddress % 16),
+                    int64_t(reinterpret_cast<uintptr_t>(p.io.dst.data()) % 16)}) {
     key += ',';
     key += std::to_string(v);
   }
@@ -346,8 +370,8 @@ void cudnnRun(const ConvolutionProblem& p, QueueContext& ctx) {
     for (int i = 0; i < returned; ++i) {
       if (!acceptable(perf[size_t(i)], plan.half)) continue;
       size_t bytes = 0;  // with the math type set above, the one it will run with
-      if (cudnnGetConvolutionForwardWorkspaceSize(handle, x.h, w.h, conv.h, y.h, perf[size_t(i)].algo, &bytes) !=
-          CUDNN_STATUS_SUCCESS)
+      if (cudnnGetConvolutionForwardWorkspaceSize(handle, x.h, w.h, conv.h, y.h, perf[size_t(i)].algo,
+                                                  &bytes) != CUDNN_STATUS_SUCCESS)
         continue;
       perf[size_t(i)].memory = bytes;
       a->candidates.push_back(perf[size_t(i)]);
@@ -361,7 +385,8 @@ void cudnnRun(const ConvolutionProblem& p, QueueContext& ctx) {
   const int64_t gridCount = n * int64_t(oh) * int64_t(ow) * Co;
   const size_t sourceBytes = plan.copySource ? alignUp(size_t(n * plan.height * plan.width * Ci) * elem) : 0;
   const size_t gridBytes = plan.direct ? 0 : alignUp(size_t(gridCount) * elem);
-  char* scratch = static_cast<char*>(cuda.workspace(sourceBytes + gridBytes + algorithms->maxWorkspace + 256));
+  char* scratch =
+      static_cast<char*>(cuda.workspace(sourceBytes + gridBytes + algorithms->maxWorkspace + 256));
   void* grid = plan.direct ? p.io.dst.data() : scratch + sourceBytes;
   void* workspace = scratch + sourceBytes + gridBytes;
   const void* source = reinterpret_cast<const void*>(sourceAddress);
@@ -386,8 +411,8 @@ void cudnnRun(const ConvolutionProblem& p, QueueContext& ctx) {
   for (int k = 0; k < count && !done; ++k) {
     const int i = (first + k) % count;
     const auto& perf = algorithms->candidates[size_t(i)];
-    const cudnnStatus_t status = cudnnConvolutionForward(handle, &one, x.h, source, w.h, weights, conv.h, perf.algo,
-                                                         workspace, perf.memory, &zero, y.h, grid);
+    const cudnnStatus_t status = cudnnConvolutionForward(handle, &one, x.h, source, w.h, weights, conv.h,
+                                                         perf.algo, workspace, perf.memory, &zero, y.h, grid);
     if (status == CUDNN_STATUS_SUCCESS) {
       algorithms->working = i;
       done = true;
@@ -407,12 +432,13 @@ void cudnnRun(const ConvolutionProblem& p, QueueContext& ctx) {
         biasNeuronInPlaceKernel<T, int32_t><<<blocksFor(total), kThreads, 0, cuda.stream()>>>(
             g, int32_t(total), int32_t(Co), p.biases, p.neuron);
       else
-        biasNeuronInPlaceKernel<T, int64_t><<<blocksFor(total), kThreads, 0, cuda.stream()>>>(g, total, Co, p.biases,
-                                                                                               p.neuron);
+        biasNeuronInPlaceKernel<T, int64_t>
+            <<<blocksFor(total), kThreads, 0, cuda.stream()>>>(g, total, Co, p.biases, p.neuron);
     } else {
       const ConvParams params = paramsOf(p);
       if (narrow && p.subPixel == 1)
-        epilogueKernel<T, int32_t, false><<<blocksFor(total), kThreads, 0, cuda.stream()>>>(g, oh, ow, params);
+        epilogueKernel<T, int32_t, false>
+            <<<blocksFor(total), kThreads, 0, cuda.stream()>>>(g, oh, ow, params);
       else if (narrow)
         epilogueKernel<T, int32_t, true><<<blocksFor(total), kThreads, 0, cuda.stream()>>>(g, oh, ow, params);
       else

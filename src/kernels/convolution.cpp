@@ -57,7 +57,7 @@ namespace {
 std::string str(uint64_t v) { return std::to_string(v); }
 
 // Bounds that keep every index computation far from int64 overflow; real networks are far below.
-constexpr uint64_t kMaxExtent = uint64_t(1) << 24;       // kernel size, stride, dilation, channels
+constexpr uint64_t kMaxExtent = uint64_t(1) << 24;         // kernel size, stride, dilation, channels
 constexpr double kMaxWeights = double(uint64_t(1) << 36);  // weight values of one kernel
 constexpr uint64_t kMaxSubPixel = 1024;
 constexpr int64_t kMaxOffset = int64_t(1) << 40;
@@ -65,10 +65,11 @@ constexpr int64_t kMaxOffset = int64_t(1) << 40;
 bool sameShape(const CNNConvolutionDescriptor& a, const CNNConvolutionDescriptor& b) {
   return a.kernelWidth() == b.kernelWidth() && a.kernelHeight() == b.kernelHeight() &&
          a.inputFeatureChannels() == b.inputFeatureChannels() &&
-         a.outputFeatureChannels() == b.outputFeatureChannels() && a.strideInPixelsX() == b.strideInPixelsX() &&
-         a.strideInPixelsY() == b.strideInPixelsY() && a.groups() == b.groups() &&
-         a.dilationRateX() == b.dilationRateX() && a.dilationRateY() == b.dilationRateY() &&
-         a.subPixelScaleFactor() == b.subPixelScaleFactor() && a.isDepthWise() == b.isDepthWise();
+         a.outputFeatureChannels() == b.outputFeatureChannels() &&
+         a.strideInPixelsX() == b.strideInPixelsX() && a.strideInPixelsY() == b.strideInPixelsY() &&
+         a.groups() == b.groups() && a.dilationRateX() == b.dilationRateX() &&
+         a.dilationRateY() == b.dilationRateY() && a.subPixelScaleFactor() == b.subPixelScaleFactor() &&
+         a.isDepthWise() == b.isDepthWise();
 }
 
 /// Input channels per group as the weights are laid out (1 for depthwise).
@@ -86,8 +87,10 @@ bool isComputeFormat(ImageFeatureChannelFormat f) {
     case ImageFeatureChannelFormat::Float16:
     case ImageFeatureChannelFormat::BFloat16:
     case ImageFeatureChannelFormat::Unorm8:
-    case ImageFeatureChannelFormat::Unorm16: return true;
-    default: return false;
+    case ImageFeatureChannelFormat::Unorm16:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -97,7 +100,8 @@ bool isComputeFormat(ImageFeatureChannelFormat f) {
 // Descriptors
 
 CNNConvolutionDescriptor CNNConvolutionDescriptor::make(uint64_t kernelWidth, uint64_t kernelHeight,
-                                                        uint64_t inputFeatureChannels, uint64_t outputFeatureChannels) {
+                                                        uint64_t inputFeatureChannels,
+                                                        uint64_t outputFeatureChannels) {
   CNNConvolutionDescriptor d;
   d.kernelWidth_ = kernelWidth;
   d.kernelHeight_ = kernelHeight;
@@ -106,7 +110,8 @@ CNNConvolutionDescriptor CNNConvolutionDescriptor::make(uint64_t kernelWidth, ui
   return d;
 }
 
-CNNSubPixelConvolutionDescriptor CNNSubPixelConvolutionDescriptor::make(uint64_t kernelWidth, uint64_t kernelHeight,
+CNNSubPixelConvolutionDescriptor CNNSubPixelConvolutionDescriptor::make(uint64_t kernelWidth,
+                                                                        uint64_t kernelHeight,
                                                                         uint64_t inputFeatureChannels,
                                                                         uint64_t outputFeatureChannels) {
   CNNSubPixelConvolutionDescriptor d;
@@ -117,7 +122,8 @@ CNNSubPixelConvolutionDescriptor CNNSubPixelConvolutionDescriptor::make(uint64_t
   return d;
 }
 
-CNNDepthWiseConvolutionDescriptor CNNDepthWiseConvolutionDescriptor::make(uint64_t kernelWidth, uint64_t kernelHeight,
+CNNDepthWiseConvolutionDescriptor CNNDepthWiseConvolutionDescriptor::make(uint64_t kernelWidth,
+                                                                          uint64_t kernelHeight,
                                                                           uint64_t inputFeatureChannels,
                                                                           uint64_t outputFeatureChannels) {
   CNNDepthWiseConvolutionDescriptor d;
@@ -135,7 +141,8 @@ const char* CNNConvolutionDescriptor::descriptorClassName() const {
 }
 
 void CNNConvolutionDescriptor::setNeuronType(CNNNeuronType type, float a, float b) {
-  const std::string who = std::string(descriptorClassName()) + ": setNeuronType: neuronType = " + toString(type);
+  const std::string who =
+      std::string(descriptorClassName()) + ": setNeuronType: neuronType = " + toString(type);
   if (type == CNNNeuronType::PReLU)
     throw InvalidArgument(who + " needs per-channel slopes: use setNeuronToPReLUWithParametersA");
   if (uint32_t(type) > uint32_t(CNNNeuronType::GeLU)) throw InvalidArgument(who + " is not a neuron type");
@@ -144,18 +151,22 @@ void CNNConvolutionDescriptor::setNeuronType(CNNNeuronType type, float a, float 
 
 void CNNConvolutionDescriptor::setNeuronToPReLUWithParametersA(std::vector<float> a) {
   if (a.empty())
-    throw InvalidArgument(std::string(descriptorClassName()) + ": setNeuronToPReLUWithParametersA: a is empty");
+    throw InvalidArgument(std::string(descriptorClassName()) +
+                          ": setNeuronToPReLUWithParametersA: a is empty");
   neuron_ = NNNeuronDescriptor::makePReLU(std::make_shared<const std::vector<float>>(std::move(a)), false);
 }
 
-void CNNConvolutionDescriptor::setBatchNormalizationParametersForInference(const float* mean, const float* variance,
-                                                                           const float* gamma, const float* beta,
-                                                                           float epsilon) {
+void CNNConvolutionDescriptor::setBatchNormalizationParametersForInference(const float* mean,
+                                                                           const float* variance,
+                                                                           const float* gamma,
+                                                                           const float* beta, float epsilon) {
   const uint64_t co = outputFeatureChannels_;
   if (co == 0 || co > kMaxExtent)
-    throw InvalidArgument(std::string(descriptorClassName()) +
-                          ": setBatchNormalizationParametersForInference needs outputFeatureChannels set first "
-                          "(outputFeatureChannels = " + str(co) + ")");
+    throw InvalidArgument(
+        std::string(descriptorClassName()) +
+        ": setBatchNormalizationParametersForInference needs outputFeatureChannels set first "
+        "(outputFeatureChannels = " +
+        str(co) + ")");
   auto copy = [co](const float* p, float fallback) {
     return p ? std::vector<float>(p, p + co) : std::vector<float>(co, fallback);
   };
@@ -209,17 +220,20 @@ void CNNConvolutionDescriptor::validate(const char* who) const {
     reject("subPixelScaleFactor", subPixelScaleFactor_, "exceeds the supported maximum " + str(kMaxSubPixel));
   const uint64_t r2 = subPixelScaleFactor_ * subPixelScaleFactor_;
   if (co % r2)
-    reject("subPixelScaleFactor", subPixelScaleFactor_,
-           "does not fit outputFeatureChannels = " + str(co) + " (must be a multiple of r² = " + str(r2) + ")");
+    reject(
+        "subPixelScaleFactor", subPixelScaleFactor_,
+        "does not fit outputFeatureChannels = " + str(co) + " (must be a multiple of r² = " + str(r2) + ")");
   if (strictValidation() && subPixelScaleFactor_ > 1 && g > 1 && (co / r2) % 4)
     reject("subPixelScaleFactor", subPixelScaleFactor_,
            "with groups > 1 needs outputFeatureChannels / r² to be a multiple of 4 (strict validation)");
-  if (double(co) * double(kernelHeight_) * double(kernelWidth_) * double(depthWise_ ? 1 : ci / g) > kMaxWeights)
+  if (double(co) * double(kernelHeight_) * double(kernelWidth_) * double(depthWise_ ? 1 : ci / g) >
+      kMaxWeights)
     reject("outputFeatureChannels", co, "makes more weights than the supported maximum");
 
   neuron_.validate((w + "fusedNeuronDescriptor").c_str());
   if (neuron_.neuronType() == CNNNeuronType::PReLU && neuron_.data()->size() < co)
-    throw InvalidArgument(w + "fusedNeuronDescriptor: PReLU data has " + str(uint64_t(neuron_.data()->size())) +
+    throw InvalidArgument(w + "fusedNeuronDescriptor: PReLU data has " +
+                          str(uint64_t(neuron_.data()->size())) +
                           " slopes, outputFeatureChannels = " + str(co));
   if (hasBatchNorm_) {
     for (const auto* v : {&bnMean_, &bnVariance_, &bnGamma_, &bnBeta_})
@@ -238,8 +252,8 @@ CNNConvolution::CNNConvolution(DevicePtr device, CNNConvolutionDataSourcePtr dat
   loadFromDataSource(false);
 }
 
-CNNConvolution::CNNConvolution(DevicePtr device, const CNNConvolutionDescriptor& descriptor, const float* weights,
-                               const float* biases, CNNConvolutionFlags)
+CNNConvolution::CNNConvolution(DevicePtr device, const CNNConvolutionDescriptor& descriptor,
+                               const float* weights, const float* biases, CNNConvolutionFlags)
     : CNNKernel(std::move(device)) {
   const std::string who = className();
   descriptor.validate(who.c_str());
@@ -261,7 +275,8 @@ CNNConvolution::CNNConvolution(DevicePtr device, const CNNConvolutionDescriptor&
 CNNConvolution::~CNNConvolution() = default;
 
 uint64_t CNNConvolution::channelMultiplier() const {
-  return descriptor_.isDepthWise() ? descriptor_.outputFeatureChannels() / descriptor_.inputFeatureChannels() : 0;
+  return descriptor_.isDepthWise() ? descriptor_.outputFeatureChannels() / descriptor_.inputFeatureChannels()
+                                   : 0;
 }
 
 void CNNConvolution::loadFromDataSource(bool reload) {
@@ -286,17 +301,20 @@ void CNNConvolution::loadFromDataSource(bool reload) {
 
   const DataType type = ds.dataType();
   if (type != DataType::Float32 && type != DataType::Float16 && type != DataType::UInt8)
-    throw InvalidArgument(who + ": dataSource.dataType = " + toString(type) + " (must be Float32, Float16 or UInt8)");
+    throw InvalidArgument(who + ": dataSource.dataType = " + toString(type) +
+                          " (must be Float32, Float16 or UInt8)");
   if (ds.weightsLayout() != CNNConvolutionWeightsLayout::OHWI)
     throw InvalidArgument(who + ": dataSource.weightsLayout = " + str(uint64_t(ds.weightsLayout())) +
                           " (only OHWI = 0 exists)");
   const DataType kernelType = ds.kernelWeightsDataType();
   if (kernelType == DataType::Float32) {
     if (type != DataType::Float32)
-      throw InvalidArgument(who + ": dataSource.kernelWeightsDataType = Float32 needs dataType Float32 (dataType = " +
-                            toString(type) + ")");
+      throw InvalidArgument(
+          who + ": dataSource.kernelWeightsDataType = Float32 needs dataType Float32 (dataType = " +
+          toString(type) + ")");
     if (accumulatorPrecision_ != NNConvolutionAccumulatorPrecisionOption::Float)
-      throw InvalidArgument(who + ": dataSource.kernelWeightsDataType = Float32 needs accumulatorPrecisionOption Float");
+      throw InvalidArgument(
+          who + ": dataSource.kernelWeightsDataType = Float32 needs accumulatorPrecisionOption Float");
   } else if (kernelType != DataType::Float16) {
     throw InvalidArgument(who + ": dataSource.kernelWeightsDataType = " + toString(kernelType) +
                           " (must be Float16 or Float32)");
@@ -313,13 +331,14 @@ void CNNConvolution::loadFromDataSource(bool reload) {
       case CNNWeightsQuantizationType::Linear:
         ranges = ds.rangesForUInt8Kernel();
         if (!ranges)
-          throw InvalidArgument(who + ": dataSource.rangesForUInt8Kernel = null with weightsQuantizationType Linear");
+          throw InvalidArgument(
+              who + ": dataSource.rangesForUInt8Kernel = null with weightsQuantizationType Linear");
         break;
       case CNNWeightsQuantizationType::LookupTable:
         table = ds.lookupTableForUInt8Kernel();
         if (!table)
-          throw InvalidArgument(who +
-                                ": dataSource.lookupTableForUInt8Kernel = null with weightsQuantizationType LookupTable");
+          throw InvalidArgument(
+              who + ": dataSource.lookupTableForUInt8Kernel = null with weightsQuantizationType LookupTable");
         break;
       default:
         throw InvalidArgument(who + ": dataSource.weightsQuantizationType = " + str(uint64_t(quantization)) +
@@ -333,7 +352,9 @@ void CNNConvolution::loadFromDataSource(bool reload) {
   const uint64_t perOutput = count / desc.outputFeatureChannels();
   std::vector<float> weights(count);
   switch (type) {
-    case DataType::Float32: std::copy_n(static_cast<const float*>(raw), count, weights.data()); break;
+    case DataType::Float32:
+      std::copy_n(static_cast<const float*>(raw), count, weights.data());
+      break;
     case DataType::Float16: {
       const auto* h = static_cast<const uint16_t*>(raw);
       for (uint64_t i = 0; i < count; ++i) weights[i] = halfToFloat(h[i]);
@@ -371,7 +392,8 @@ void CNNConvolution::loadFromDataSource(bool reload) {
 void CNNConvolution::reloadWeightsAndBiasesFromDataSource() {
   if (!dataSource_)
     throw InvalidArgument(std::string(className()) +
-                          ": reloadWeightsAndBiasesFromDataSource needs a dataSource (this kernel was built from float weights: "
+                          ": reloadWeightsAndBiasesFromDataSource needs a dataSource (this kernel was built "
+                          "from float weights: "
                           "dataSource = null)");
   loadFromDataSource(true);
 }
@@ -384,9 +406,11 @@ void CNNConvolution::setWeights(const CNNConvolutionDescriptor& descriptor, std:
     // Spec 01 §2.1, in double, rounded once to float.
     if (biases.empty()) biases.assign(co, 0.0f);
     for (uint64_t o = 0; o < co; ++o) {
-      const double scale = double(descriptor.batchNormGamma()[o]) /
-                           std::sqrt(double(descriptor.batchNormVariance()[o]) + double(descriptor.batchNormEpsilon()));
-      const double shift = double(descriptor.batchNormBeta()[o]) - scale * double(descriptor.batchNormMean()[o]);
+      const double scale =
+          double(descriptor.batchNormGamma()[o]) /
+          std::sqrt(double(descriptor.batchNormVariance()[o]) + double(descriptor.batchNormEpsilon()));
+      const double shift =
+          double(descriptor.batchNormBeta()[o]) - scale * double(descriptor.batchNormMean()[o]);
       for (uint64_t i = 0; i < perOutput; ++i)
         weights[o * perOutput + i] = float(double(weights[o * perOutput + i]) * scale);
       biases[o] = float(double(biases[o]) * scale + shift);
@@ -416,8 +440,8 @@ uint64_t CNNConvolution::destinationFeatureChannels(uint64_t) const {
   return descriptor_.outputFeatureChannels() / (r * r);
 }
 
-void CNNConvolution::autoGeometry(const Image& source, NNPaddingMethod method, uint64_t& width, uint64_t& height,
-                                  Offset& offset) const {
+void CNNConvolution::autoGeometry(const Image& source, NNPaddingMethod method, uint64_t& width,
+                                  uint64_t& height, Offset& offset) const {
   CNNKernel::autoGeometry(source, method, width, height, offset);
   width *= descriptor_.subPixelScaleFactor();  // spec 01 §4.2: times r for sub-pixel
   height *= descriptor_.subPixelScaleFactor();
@@ -430,12 +454,15 @@ void CNNConvolution::validateImages(const Image& source, const Image& destinatio
     throw InvalidArgument(who + ": source featureChannelFormat = " + toString(source.featureChannelFormat()) +
                           " (a convolution reads float or unorm images)");
   if (!isComputeFormat(destination.featureChannelFormat()))
-    throw InvalidArgument(who + ": destination featureChannelFormat = " +
-                          toString(destination.featureChannelFormat()) + " (a convolution writes float or unorm images)");
+    throw InvalidArgument(
+        who + ": destination featureChannelFormat = " + toString(destination.featureChannelFormat()) +
+        " (a convolution writes float or unorm images)");
   if (offset_.x < -kMaxOffset || offset_.x > kMaxOffset)
-    throw InvalidArgument(who + ": offset.x = " + std::to_string(offset_.x) + " is out of the supported range");
+    throw InvalidArgument(who + ": offset.x = " + std::to_string(offset_.x) +
+                          " is out of the supported range");
   if (offset_.y < -kMaxOffset || offset_.y > kMaxOffset)
-    throw InvalidArgument(who + ": offset.y = " + std::to_string(offset_.y) + " is out of the supported range");
+    throw InvalidArgument(who + ": offset.y = " + std::to_string(offset_.y) +
+                          " is out of the supported range");
 }
 
 void CNNConvolution::encodeProblem(CommandBuffer& commandBuffer, const UnaryProblem& problem) {
@@ -459,16 +486,26 @@ void CNNConvolution::encodeProblem(CommandBuffer& commandBuffer, const UnaryProb
   p.cache = state_->cache.get();
 
 #if defined(MPSNN_HAVE_CUDA)
-  auto& list = device_->kind() == DeviceKind::CUDA ? cudaConvolutionImplementations() : cpuConvolutionImplementations();
+  auto& list = device_->kind() == DeviceKind::CUDA ? cudaConvolutionImplementations()
+                                                   : cpuConvolutionImplementations();
 #else
   auto& list = cpuConvolutionImplementations();
 #endif
-  const auto& impl = forcePlainConvolution() ? list.back() : chooseImplementation(list, p, className());
+  // Not chooseImplementation: the test hook may override MPSNN_FORCE_PLAIN in both directions.
+  const Implementation<ConvolutionProblem>* chosen = &list.back();
+  if (!forcePlainConvolution())
+    for (const auto& candidate : list)
+      if (candidate.supports(p)) {
+        chosen = &candidate;
+        break;
+      }
+  const auto& impl = *chosen;
   gLastImplementation = impl.name;
-  const std::string extra = "k=" + str(d.kernelWidth()) + "x" + str(d.kernelHeight()) + ",s=" +
-                            str(d.strideInPixelsX()) + "x" + str(d.strideInPixelsY()) + ",d=" +
-                            str(d.dilationRateX()) + "x" + str(d.dilationRateY()) + ",g=" + str(uint64_t(p.groups)) +
-                            ",r=" + str(d.subPixelScaleFactor()) + ",neuron=" + toString(p.neuron.type);
+  const std::string extra = "k=" + str(d.kernelWidth()) + "x" + str(d.kernelHeight()) +
+                            ",s=" + str(d.strideInPixelsX()) + "x" + str(d.strideInPixelsY()) +
+                            ",d=" + str(d.dilationRateX()) + "x" + str(d.dilationRateY()) +
+                            ",g=" + str(uint64_t(p.groups)) + ",r=" + str(d.subPixelScaleFactor()) +
+                            ",neuron=" + toString(p.neuron.type);
   auto state = state_;  // the work item owns the weights and the cache it points to
   auto run = impl.run;
   commandBuffer.encodeWork(describeWork(className(), impl.name, problem, extra),

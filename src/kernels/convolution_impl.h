@@ -46,9 +46,9 @@ struct ConvolutionProblem {
   UnaryProblem io;  // io.src.c may exceed inputChannels: only the first inputChannels are read
   int64_t kernelWidth = 1, kernelHeight = 1, strideX = 1, strideY = 1, dilationX = 1, dilationY = 1;
   int64_t groups = 1, inputChannels = 1, outputChannels = 1, subPixel = 1;
-  NeuronParams neuron;              // prelu: Co slopes in device memory
-  const float* weights = nullptr;   // device memory, OHWI: [Co][kH][kW][Ci/groups]
-  const float* biases = nullptr;    // device memory, Co values, or null
+  NeuronParams neuron;             // prelu: Co slopes in device memory
+  const float* weights = nullptr;  // device memory, OHWI: [Co][kH][kW][Ci/groups]
+  const float* biases = nullptr;   // device memory, Co values, or null
   bool allowTF32 = false;
   ConvolutionCache* cache = nullptr;  // kept alive by the work item
 
@@ -59,7 +59,9 @@ struct ConvolutionProblem {
   /// Conv output grid (equals the destination view unless sub-pixel).
   int64_t outputWidth() const { return (io.dst.w + subPixel - 1) / subPixel; }
   int64_t outputHeight() const { return (io.dst.h + subPixel - 1) / subPixel; }
-  int64_t weightCount() const { return outputChannels * kernelHeight * kernelWidth * inputChannelsPerGroup(); }
+  int64_t weightCount() const {
+    return outputChannels * kernelHeight * kernelWidth * inputChannelsPerGroup();
+  }
 };
 
 /// How one spatial axis of a convolution maps onto a library convolution with explicit padding:
@@ -68,8 +70,8 @@ struct ConvolutionProblem {
 /// (the last window stops short of the narrowed source's end).
 struct AxisMapping {
   int64_t start = 0, size = 0, padBegin = 0, padEnd = 0;
-  bool anyRead = false;     // some tap falls inside the source
-  bool readsInside = false; // every tap falls inside the source (edge mode irrelevant)
+  bool anyRead = false;      // some tap falls inside the source
+  bool readsInside = false;  // every tap falls inside the source (edge mode irrelevant)
 };
 
 /// `extent` source size, `offset` window centre of output 0, `outputs` outputs, `kernel`, `stride`,
@@ -78,8 +80,8 @@ inline AxisMapping mapAxis(int64_t extent, int64_t offset, int64_t outputs, int6
                            int64_t dilation) {
   AxisMapping m;
   const int64_t dilated = (kernel - 1) * dilation + 1;
-  const int64_t first = offset - dilated / 2;                          // first tap of output 0
-  const int64_t last = first + (outputs - 1) * stride + dilated - 1;   // last tap of the last output
+  const int64_t first = offset - dilated / 2;                         // first tap of output 0
+  const int64_t last = first + (outputs - 1) * stride + dilated - 1;  // last tap of the last output
   m.readsInside = first >= 0 && last < extent;
   m.anyRead = last >= 0 && first < extent;
   m.start = std::max<int64_t>(first, 0);

@@ -20,8 +20,8 @@ ConvolutionWeights foldBatchNorm(const CNNConvolutionDescriptor& desc, Convoluti
   return w;
 }
 
-void convolutionKernel(const CNNConvolutionDescriptor& desc, const ConvolutionWeights& w, const UnaryPlacement& p,
-                       const RefImage& src, RefImage& dst) {
+void convolutionKernel(const CNNConvolutionDescriptor& desc, const ConvolutionWeights& w,
+                       const UnaryPlacement& p, const RefImage& src, RefImage& dst) {
   const int64_t kW = int64_t(desc.kernelWidth()), kH = int64_t(desc.kernelHeight());
   const int64_t sX = int64_t(desc.strideInPixelsX()), sY = int64_t(desc.strideInPixelsY());
   const int64_t dX = int64_t(desc.dilationRateX()), dY = int64_t(desc.dilationRateY());
@@ -33,7 +33,8 @@ void convolutionKernel(const CNNConvolutionDescriptor& desc, const ConvolutionWe
   const int64_t G = int64_t(desc.groups());
   const int64_t Cig = depthwise ? 1 : Ci / G, Cog = depthwise ? 0 : Co / G;
   const int64_t channelsOut = Co / (r * r);
-  const int64_t srcC0 = int64_t(p.sourceFeatureChannelOffset), dstC0 = int64_t(p.destinationFeatureChannelOffset);
+  const int64_t srcC0 = int64_t(p.sourceFeatureChannelOffset),
+                dstC0 = int64_t(p.destinationFeatureChannelOffset);
   const int64_t z0 = int64_t(p.clipRect.origin.z);
 
   forEachDestinationPixel(p, src, dst, [&](int64_t k, int64_t x, int64_t y, int64_t X, int64_t Y) {
