@@ -26,21 +26,34 @@ struct ForcePlain {
 
 const char* kindName(ArithmeticKind k) {
   switch (k) {
-    case ArithmeticKind::Add: return "Add";
-    case ArithmeticKind::Subtract: return "Subtract";
-    case ArithmeticKind::Multiply: return "Multiply";
-    case ArithmeticKind::Divide: return "Divide";
-    default: return "Compare";
+    case ArithmeticKind::Add:
+      return "Add";
+    case ArithmeticKind::Subtract:
+      return "Subtract";
+    case ArithmeticKind::Multiply:
+      return "Multiply";
+    case ArithmeticKind::Divide:
+      return "Divide";
+    default:
+      return "Compare";
   }
 }
 
 std::shared_ptr<CNNArithmetic> makeKernel(const ref::ArithmeticSpec& s) {
   std::shared_ptr<CNNArithmetic> k;
   switch (s.kind) {
-    case ArithmeticKind::Add: k = CNNAdd::make(device()); break;
-    case ArithmeticKind::Subtract: k = CNNSubtract::make(device()); break;
-    case ArithmeticKind::Multiply: k = CNNMultiply::make(device()); break;
-    case ArithmeticKind::Divide: k = CNNDivide::make(device()); break;
+    case ArithmeticKind::Add:
+      k = CNNAdd::make(device());
+      break;
+    case ArithmeticKind::Subtract:
+      k = CNNSubtract::make(device());
+      break;
+    case ArithmeticKind::Multiply:
+      k = CNNMultiply::make(device());
+      break;
+    case ArithmeticKind::Divide:
+      k = CNNDivide::make(device());
+      break;
     case ArithmeticKind::Compare: {
       auto c = NNCompare::make(device());
       c->setComparisonType(s.comparison);
@@ -87,8 +100,8 @@ struct Outcome {
 
 /// Encodes manually into a poisoned destination of `dstShape` (n, h, w, c) and returns what the device
 /// wrote and what the reference says (pixels outside the clip keep the poison).
-Outcome runArithmetic(const ref::ArithmeticSpec& s, const ref::BinaryPlacement& p, ref::RefImage a, ref::RefImage b,
-                      std::array<int64_t, 4> dstShape, Formats f = {}) {
+Outcome runArithmetic(const ref::ArithmeticSpec& s, const ref::BinaryPlacement& p, ref::RefImage a,
+                      ref::RefImage b, std::array<int64_t, 4> dstShape, Formats f = {}) {
   test::roundTo(a, f.primary);  // the reference sees what the images hold
   test::roundTo(b, f.secondary);
   auto primary = test::makeImage(a, f.primary);
@@ -158,9 +171,9 @@ void checkOperator(ArithmeticKind kind) {
 TEST(CNNArithmetic, DefaultsOfEveryProperty) {
   static_assert(std::is_abstract_v<CNNArithmetic>, "the base cannot be constructed");
   static_assert(!std::is_constructible_v<CNNAdd>, "every operator needs a device");
-  std::vector<std::shared_ptr<CNNArithmetic>> kernels = {CNNAdd::make(device()), CNNSubtract::make(device()),
-                                                         CNNMultiply::make(device()), CNNDivide::make(device()),
-                                                         NNCompare::make(device())};
+  std::vector<std::shared_ptr<CNNArithmetic>> kernels = {
+      CNNAdd::make(device()), CNNSubtract::make(device()), CNNMultiply::make(device()),
+      CNNDivide::make(device()), NNCompare::make(device())};
   const char* names[] = {"CNNAdd", "CNNSubtract", "CNNMultiply", "CNNDivide", "NNCompare"};
   for (size_t i = 0; i < kernels.size(); ++i) {
     const CNNArithmetic& k = *kernels[i];
@@ -232,14 +245,16 @@ TEST(CNNArithmetic, EveryBroadcastCombination) {
   const int64_t n = 2, h = 5, w = 7, c = 5;
   for (bool plain : {false, true}) {
     ForcePlain force(plain);
-    for (auto kind : {ArithmeticKind::Add, ArithmeticKind::Subtract, ArithmeticKind::Multiply, ArithmeticKind::Divide,
-                      ArithmeticKind::Compare}) {
+    for (auto kind : {ArithmeticKind::Add, ArithmeticKind::Subtract, ArithmeticKind::Multiply,
+                      ArithmeticKind::Divide, ArithmeticKind::Compare}) {
       for (unsigned pattern = 0; pattern < 64; ++pattern) {
-        ref::ArithmeticSpec s = kind == ArithmeticKind::Compare ? ref::ArithmeticSpec{} : scaledSpec(kind, true);
+        ref::ArithmeticSpec s =
+            kind == ArithmeticKind::Compare ? ref::ArithmeticSpec{} : scaledSpec(kind, true);
         s.kind = kind;
         s.comparison = NNComparisonType(pattern % 6);
         s.threshold = 0.5;
-        s.primaryStrideX = pattern & 1, s.primaryStrideY = (pattern >> 1) & 1, s.primaryStrideC = (pattern >> 2) & 1;
+        s.primaryStrideX = pattern & 1, s.primaryStrideY = (pattern >> 1) & 1,
+        s.primaryStrideC = (pattern >> 2) & 1;
         s.secondaryStrideX = (pattern >> 3) & 1, s.secondaryStrideY = (pattern >> 4) & 1,
         s.secondaryStrideC = (pattern >> 5) & 1;
         auto a = operandFor(n, h, w, c, s.primaryStrideX, s.primaryStrideY, s.primaryStrideC);
@@ -264,7 +279,7 @@ TEST(CNNArithmetic, OffsetsClipRectChannelOffsetsAndEdgeModes) {
       p.primaryEdgeMode = p.secondaryEdgeMode = edge;
       p.secondarySourceFeatureChannelMaxCount = 7;
       ref::ArithmeticSpec s = scaledSpec(ArithmeticKind::Add, false);
-      cases.push_back({p, s});  // secondary smaller in x: edge reads on the right
+      cases.push_back({p, s});       // secondary smaller in x: edge reads on the right
       p.primaryOffset = {-2, 1, 1};  // partly outside, images 1..
       p.secondaryOffset = {1, -3, 0};
       cases.push_back({p, s});
@@ -312,13 +327,15 @@ TEST(CNNArithmetic, OffsetsClipRectChannelOffsetsAndEdgeModes) {
 TEST(CNNArithmetic, Float16BFloat16AndUnorm8Images) {
   for (bool plain : {false, true}) {
     ForcePlain force(plain);
-    for (auto kind : {ArithmeticKind::Add, ArithmeticKind::Subtract, ArithmeticKind::Multiply, ArithmeticKind::Divide}) {
+    for (auto kind :
+         {ArithmeticKind::Add, ArithmeticKind::Subtract, ArithmeticKind::Multiply, ArithmeticKind::Divide}) {
       auto s = scaledSpec(kind, true);
       s.secondaryStrideX = s.secondaryStrideY = 0;  // a per-channel operand
       auto a = test::randomRefImage(2, 5, 7, 5, -2, 2);
       auto b = test::randomRefImage(2, 1, 1, 5, -2, 2);
       auto o = runArithmetic(s, {}, a, b, {2, 5, 7, 5}, all(F16));
-      EXPECT_TRUE(close(o.actual, o.expected, test::rtolFor(F16), 1e-5)) << kindName(kind) << " plain=" << plain;
+      EXPECT_TRUE(close(o.actual, o.expected, test::rtolFor(F16), 1e-5))
+          << kindName(kind) << " plain=" << plain;
       o = runArithmetic(s, {}, a, b, {2, 5, 7, 5}, all(ImageFeatureChannelFormat::BFloat16));
       EXPECT_TRUE(close(o.actual, o.expected, test::rtolFor(ImageFeatureChannelFormat::BFloat16), 1e-4))
           << kindName(kind) << " plain=" << plain;
@@ -326,7 +343,8 @@ TEST(CNNArithmetic, Float16BFloat16AndUnorm8Images) {
       o = runArithmetic(s, {}, a, b, {2, 5, 7, 5}, {F16, F16, F32});
       EXPECT_TRUE(close(o.actual, o.expected, 1e-5, 2e-6)) << kindName(kind) << " plain=" << plain;
       o = runArithmetic(s, {}, a, b, {2, 5, 7, 5}, {F32, F16, F16});
-      EXPECT_TRUE(close(o.actual, o.expected, test::rtolFor(F16), 1e-5)) << kindName(kind) << " plain=" << plain;
+      EXPECT_TRUE(close(o.actual, o.expected, test::rtolFor(F16), 1e-5))
+          << kindName(kind) << " plain=" << plain;
     }
   }
   // unorm8 (only the plain implementation reads it): values in [0, 1], results clamped to [0, 1] on store.
@@ -352,8 +370,8 @@ TEST(CNNArithmetic, ClampTurnsInfinitiesIntoTheLimitsAndKeepsNaN) {
     ref::ArithmeticSpec s;
     s.kind = ArithmeticKind::Divide;
     auto o = runArithmetic(s, {}, a, b, {1, 1, 6, 1});
-    EXPECT_EQ(o.actual.data[0], FLT_MAX);   // 1/0 = +inf → maximumValue
-    EXPECT_EQ(o.actual.data[1], -FLT_MAX);  // −2/0 = −inf → minimumValue
+    EXPECT_EQ(o.actual.data[0], FLT_MAX);       // 1/0 = +inf → maximumValue
+    EXPECT_EQ(o.actual.data[1], -FLT_MAX);      // −2/0 = −inf → minimumValue
     EXPECT_TRUE(std::isnan(o.actual.data[2]));  // 0/0
     EXPECT_EQ(o.actual.data[3], 1.0);
     EXPECT_TRUE(std::isnan(o.actual.data[4]));
@@ -477,6 +495,45 @@ TEST(CNNArithmetic, MultiImageAndBatchEncode) {
   }
 }
 
+TEST(CNNArithmetic, ViewsOfLargerImagesAsOperandsAndDestination) {
+  // Single images of a batch (data at an unaligned element) and channel ranges (pixels not packed).
+  auto va = test::randomRefImage(3, 5, 7, 3), vb = test::randomRefImage(3, 5, 7, 3);
+  test::roundTo(va, F32);
+  test::roundTo(vb, F32);
+  ref::ArithmeticSpec s = scaledSpec(ArithmeticKind::Multiply, true);
+  for (bool plain : {false, true}) {
+    ForcePlain force(plain);
+    auto a = test::makeImage(va), b = test::makeImage(vb);
+    auto d = Image::make(device(), ImageDescriptor::make(F32, 7, 5, 3, 3));
+    ref::RefImage expected = test::poison(*d);
+    auto kernel = makeKernel(s);
+    auto cb = queue()->commandBuffer();
+    kernel->encode(cb, a->batchRepresentation()[1], b->batchRepresentation()[2], d->batchRepresentation()[0]);
+    cb->commit();
+    cb->waitUntilCompleted();
+    ref::BinaryPlacement p;
+    p.primaryOffset = {0, 0, 1};
+    p.secondaryOffset = {0, 0, 2};
+    p.clipRect = {{0, 0, 0}, {7, 5, 1}};
+    ref::arithmeticKernel(s, p, va, vb, expected);
+    EXPECT_TRUE(close(test::download(*d), expected, 1e-5, 2e-6)) << "batch views, plain=" << plain;
+
+    auto wide = Image::make(device(), ImageDescriptor::make(F32, 7, 5, 4, 3));
+    expected = test::poison(*wide);
+    cb = queue()->commandBuffer();
+    kernel->encode(cb, a->subImageWithFeatureChannelRange({1, 2}), b->subImageWithFeatureChannelRange({0, 2}),
+                   wide->subImageWithFeatureChannelRange({2, 2}));
+    cb->commit();
+    cb->waitUntilCompleted();
+    p = ref::BinaryPlacement();
+    p.primarySourceFeatureChannelOffset = 1;
+    p.secondarySourceFeatureChannelMaxCount = 2;
+    p.destinationFeatureChannelOffset = 2;
+    ref::arithmeticKernel(s, p, va, vb, expected);
+    EXPECT_TRUE(close(test::download(*wide), expected, 1e-5, 2e-6)) << "channel views, plain=" << plain;
+  }
+}
+
 TEST(CNNArithmetic, ChainsThroughTemporaryImages) {
   auto add = CNNAdd::make(device());
   auto multiply = CNNMultiply::make(device());
@@ -511,7 +568,8 @@ TEST(NNCompare, EveryComparisonTypeMatchesReference) {
         s.comparison = NNComparisonType(type);
         s.threshold = threshold;
         // The documented-unused parameters must change nothing.
-        s.primaryScale = 3.0, s.secondaryScale = -2.0, s.bias = 5.0, s.minimumValue = 2.0, s.maximumValue = 1.0;
+        s.primaryScale = 3.0, s.secondaryScale = -2.0, s.bias = 5.0, s.minimumValue = 2.0,
+        s.maximumValue = 1.0;
         auto a = test::randomRefImage(2, 4, 5, 3, -1, 1);
         auto b = test::randomRefImage(2, 4, 5, 3, -1, 1);
         for (size_t i = 0; i < a.data.size(); i += 3) b.data[i] = a.data[i];  // some exact ties
@@ -569,7 +627,8 @@ struct Rejection {
     }
     cb->commit();
     cb->waitUntilCompleted();
-    EXPECT_TRUE(close(test::download(*destination), poisoned, 0, 0)) << "destination written after " << words[0];
+    EXPECT_TRUE(close(test::download(*destination), poisoned, 0, 0))
+        << "destination written after " << words[0];
   }
 };
 
@@ -583,7 +642,8 @@ TEST(CNNArithmetic, RejectsBadInputAndLeavesTheDestinationUntouched) {
       {"secondaryStrideInPixelsY", &CNNBinaryKernel::setSecondaryStrideInPixelsY},
   };
   for (const auto& [name, setter] : pixelStrides) {
-    for (auto kernel : std::vector<std::shared_ptr<CNNArithmetic>>{CNNAdd::make(device()), NNCompare::make(device())}) {
+    for (auto kernel :
+         std::vector<std::shared_ptr<CNNArithmetic>>{CNNAdd::make(device()), NNCompare::make(device())}) {
       ((*kernel).*setter)(2);
       r.expect(*kernel, {name, "= 2"});
       EXPECT_THROW(kernel->destinationImageDescriptor({r.primary, r.secondary}, {}), InvalidArgument) << name;
@@ -691,7 +751,8 @@ void checkTorchCases(ArithmeticKind kind) {
     const auto& ps = tc.shapes.at("primary");
     const auto& ss = tc.shapes.at("secondary");
     const auto& os = tc.shapes.at("output");
-    ref::RefImage a(ps[0], ps[1], ps[2], ps[3]), b(ss[0], ss[1], ss[2], ss[3]), expected(os[0], os[1], os[2], os[3]);
+    ref::RefImage a(ps[0], ps[1], ps[2], ps[3]), b(ss[0], ss[1], ss[2], ss[3]),
+        expected(os[0], os[1], os[2], os[3]);
     a.data = tc.arrays.at("primary");
     b.data = tc.arrays.at("secondary");
     expected.data = tc.arrays.at("output");
@@ -705,7 +766,8 @@ void checkTorchCases(ArithmeticKind kind) {
     s.comparison = NNComparisonType(int(tc.scalars.at("comparison")));
     s.threshold = tc.scalars.at("threshold");
     s.primaryStrideY = ps[1] == os[1], s.primaryStrideX = ps[2] == os[2], s.primaryStrideC = ps[3] == os[3];
-    s.secondaryStrideY = ss[1] == os[1], s.secondaryStrideX = ss[2] == os[2], s.secondaryStrideC = ss[3] == os[3];
+    s.secondaryStrideY = ss[1] == os[1], s.secondaryStrideX = ss[2] == os[2],
+    s.secondaryStrideC = ss[3] == os[3];
     auto kernel = makeKernel(s);
     kernel->setDestinationImageAllocator(Image::defaultAllocator());
     // One image of the batch per encode: auto mode sizes the destination by the broadcast rules.

@@ -41,8 +41,9 @@ Outcome runDropout(CNNDropout& kernel, ref::RefImage src, std::array<int64_t, 4>
                    const ref::UnaryPlacement& p = {}, ImageFeatureChannelFormat format = F32) {
   test::roundTo(src, format);
   auto srcImage = test::makeImage(src, format);
-  auto dstImage = Image::make(device(), ImageDescriptor::make(format, uint64_t(dstShape[2]), uint64_t(dstShape[1]),
-                                                              uint64_t(dstShape[3]), uint64_t(dstShape[0])));
+  auto dstImage =
+      Image::make(device(), ImageDescriptor::make(format, uint64_t(dstShape[2]), uint64_t(dstShape[1]),
+                                                  uint64_t(dstShape[3]), uint64_t(dstShape[0])));
   ref::RefImage poisoned = test::poison(*dstImage);
   kernel.setOffset(p.offset);
   kernel.setClipRect(p.clipRect);
@@ -68,7 +69,8 @@ int64_t keptCount(const ref::RefImage& r) {
   return kept;
 }
 
-const IntSize kAllStrides[] = {{1, 1, 1}, {0, 1, 1}, {1, 0, 1}, {1, 1, 0}, {0, 0, 1}, {0, 1, 0}, {1, 0, 0}, {0, 0, 0}};
+const IntSize kAllStrides[] = {{1, 1, 1}, {0, 1, 1}, {1, 0, 1}, {1, 1, 0},
+                               {0, 0, 1}, {0, 1, 0}, {1, 0, 0}, {0, 0, 0}};
 
 // ---------------------------------------------------------------------------------------------------
 
@@ -119,14 +121,17 @@ TEST(CNNDropout, PhiloxMatchesRandom123KnownAnswers) {
   };
   const Kat kats[] = {
       {{0, 0, 0, 0}, {0, 0}, {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
-      {{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, {0xffffffff, 0xffffffff},
+      {{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
+       {0xffffffff, 0xffffffff},
        {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
-      {{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0},
+      {{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344},
+       {0xa4093822, 0x299f31d0},
        {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
   };
   for (const Kat& k : kats) {
     EXPECT_EQ(ref::philox4x32_10(k.counter, k.key), k.output);
-    auto words = detail::philox4x32_10(k.counter[0], k.counter[1], k.counter[2], k.counter[3], k.key[0], k.key[1]);
+    auto words =
+        detail::philox4x32_10(k.counter[0], k.counter[1], k.counter[2], k.counter[3], k.key[0], k.key[1]);
     for (int i = 0; i < 4; ++i) EXPECT_EQ(words.w[i], k.output[size_t(i)]) << "word " << i;
   }
 }
@@ -154,12 +159,14 @@ TEST(CNNDropout, KeptFractionIsWithinABinomialBound) {
     for (float keep : {0.1f, 0.5f, 0.9f}) {
       CNNDropout kernel(device(), keep, 2024, {1, 1, 1});
       auto o = runDropout(kernel, test::randomRefImage(n, h, w, c), {n, h, w, c});
-      const double total = double(n * h * w * c), mean = total * keep, sd = std::sqrt(total * keep * (1 - keep));
+      const double total = double(n * h * w * c), mean = total * keep,
+                   sd = std::sqrt(total * keep * (1 - keep));
       EXPECT_NEAR(double(keptCount(o.actual)), mean, 6 * sd) << "keep=" << keep << " plain=" << plain;
       // And independent of position: each channel on its own, over 8192 elements.
       for (int64_t ch = 0; ch < c; ++ch) {
         int64_t kept = 0;
-        for (int64_t i = ch; i < int64_t(o.actual.data.size()); i += c) kept += o.actual.data[size_t(i)] != 0.0;
+        for (int64_t i = ch; i < int64_t(o.actual.data.size()); i += c)
+          kept += o.actual.data[size_t(i)] != 0.0;
         const double m = total / c * keep, s = std::sqrt(total / c * keep * (1 - keep));
         EXPECT_NEAR(double(kept), m, 6 * s) << "channel " << ch << " keep=" << keep;
       }
@@ -204,7 +211,8 @@ TEST(CNNDropout, SameSeedAndStepReproduceDifferentOnesDoNot) {
   for (bool plain : {false, true}) {
     ForcePlain force(plain);
     CNNDropout first(device(), 0.5f, 42, {1, 1, 1}), second(device(), 0.5f, 42, {1, 1, 1});
-    CNNDropout otherSeed(device(), 0.5f, 43, {1, 1, 1}), highSeed(device(), 0.5f, 42 | (1ULL << 32), {1, 1, 1});
+    CNNDropout otherSeed(device(), 0.5f, 43, {1, 1, 1}),
+        highSeed(device(), 0.5f, 42 | (1ULL << 32), {1, 1, 1});
     auto a = runDropout(first, src, {1, 16, 16, 8});
     auto b = runDropout(second, src, {1, 16, 16, 8});
     auto c = runDropout(otherSeed, src, {1, 16, 16, 8});
@@ -243,8 +251,8 @@ TEST(CNNDropout, MaskStrideZeroBroadcastsOneMaskValueAlongTheAxis) {
               const bool kept = o.actual.at(n, y, x, ch) != 0.0;
               const bool representative =
                   o.actual.at(n, stride.height ? y : 0, stride.width ? x : 0, stride.depth ? ch : 0) != 0.0;
-              ASSERT_EQ(kept, representative) << "n=" << n << " y=" << y << " x=" << x << " c=" << ch << " stride "
-                                              << stride.width << stride.height << stride.depth;
+              ASSERT_EQ(kept, representative) << "n=" << n << " y=" << y << " x=" << x << " c=" << ch
+                                              << " stride " << stride.width << stride.height << stride.depth;
             }
       EXPECT_TRUE(close(o.actual, o.expected, 0, 0));
     }
@@ -283,9 +291,9 @@ TEST(CNNDropout, OffsetsClipRectChannelsAndEdgeModes) {
         for (size_t i = 0; i < placements.size(); ++i) {
           CNNDropout kernel(device(), 0.5f, 77, stride);
           auto o = runDropout(kernel, src, {4, 6, 5, 8}, placements[i]);
-          EXPECT_TRUE(close(o.actual, o.expected, 0, 0)) << "placement " << i << " edge=" << toString(edge)
-                                                          << " plain=" << plain << " stride " << stride.width
-                                                          << stride.height << stride.depth;
+          EXPECT_TRUE(close(o.actual, o.expected, 0, 0))
+              << "placement " << i << " edge=" << toString(edge) << " plain=" << plain << " stride "
+              << stride.width << stride.height << stride.depth;
         }
       }
     }
@@ -352,6 +360,42 @@ TEST(CNNDropout, BatchEncodeUsesBatchPositionsLikeOneMultiImageEncode) {
   }
 }
 
+TEST(CNNDropout, ViewsOfLargerImagesAsSourceAndDestination) {
+  // Single images of a batch (their data starts at an unaligned element) and channel ranges (pixels
+  // not packed): the fast paths must step aside or cope, the results stay bit-exact.
+  auto values = test::randomRefImage(3, 5, 7, 3);
+  test::roundTo(values, F32);
+  for (bool plain : {false, true}) {
+    ForcePlain force(plain);
+    auto big = test::makeImage(values);
+    auto bigDst = Image::make(device(), ImageDescriptor::make(F32, 7, 5, 3, 3));
+    ref::RefImage expected = test::poison(*bigDst);
+    CNNDropout kernel(device(), 0.5f, 21, {1, 1, 1});
+    auto cb = queue()->commandBuffer();
+    kernel.encode(cb, big->batchRepresentation()[1], bigDst->batchRepresentation()[2]);
+    cb->commit();
+    cb->waitUntilCompleted();
+    ref::UnaryPlacement p;
+    p.offset = {0, 0, 1};
+    p.clipRect = {{0, 0, 2}, {7, 5, 1}};
+    ref::dropoutKernel({0.5f, 21, {1, 1, 1}, 0, 0}, p, values, expected);
+    EXPECT_TRUE(close(test::download(*bigDst), expected, 0, 0)) << "batch views, plain=" << plain;
+
+    auto channelsDst = Image::make(device(), ImageDescriptor::make(F32, 7, 5, 4, 3));
+    expected = test::poison(*channelsDst);
+    cb = queue()->commandBuffer();
+    kernel.encode(cb, big->subImageWithFeatureChannelRange({1, 2}),
+                  channelsDst->subImageWithFeatureChannelRange({2, 2}));
+    cb->commit();
+    cb->waitUntilCompleted();
+    p = ref::UnaryPlacement();
+    p.sourceFeatureChannelOffset = 1;
+    p.destinationFeatureChannelOffset = 2;
+    ref::dropoutKernel({0.5f, 21, {1, 1, 1}, 1, 0}, p, values, expected);
+    EXPECT_TRUE(close(test::download(*channelsDst), expected, 0, 0)) << "channel views, plain=" << plain;
+  }
+}
+
 TEST(CNNDropout, AutoModeKeepsTheSourceSizeAndChainsThroughTemporaries) {
   auto dropout = CNNDropout::make(device(), 0.5f, 1, {1, 1, 1});
   auto relu = CNNNeuronReLU::make(device(), 0.0f);
@@ -389,7 +433,8 @@ TEST(CNNDropout, RejectsBadInputAndLeavesTheDestinationUntouched) {
     cb->commit();
     cb->waitUntilCompleted();
     EXPECT_EQ(kernel.trainingStep(), step) << "a rejected encode advanced the step";
-    EXPECT_TRUE(close(test::download(*dst), poisoned, 0, 0)) << "destination written after rejecting " << words[0];
+    EXPECT_TRUE(close(test::download(*dst), poisoned, 0, 0))
+        << "destination written after rejecting " << words[0];
   };
   for (auto edge : {ImageEdgeMode::Mirror, ImageEdgeMode::MirrorWithEdge, ImageEdgeMode::Constant}) {
     CNNDropout k(device(), 0.5f, 1, {1, 1, 1});

@@ -54,7 +54,8 @@ class CNNArithmetic : public CNNBinaryKernel {
   void setSecondaryStrideInFeatureChannels(uint64_t v) { secondaryStrideInFeatureChannels_ = v; }
 
   /// Broadcasting auto-mode sizing (spec 06 §1.3), then the padding policy's custom hook if it has one.
-  ImageDescriptor destinationImageDescriptor(const ImageBatch& sourceImages, const StateBatch& sourceStates) override;
+  ImageDescriptor destinationImageDescriptor(const ImageBatch& sourceImages,
+                                             const StateBatch& sourceStates) override;
 
  protected:
   explicit CNNArithmetic(DevicePtr device);
@@ -78,7 +79,9 @@ class CNNArithmetic : public CNNBinaryKernel {
 class CNNAdd : public CNNArithmetic {
  public:
   explicit CNNAdd(DevicePtr device) : CNNArithmetic(std::move(device)) {}
-  static std::shared_ptr<CNNAdd> make(DevicePtr device) { return std::make_shared<CNNAdd>(std::move(device)); }
+  static std::shared_ptr<CNNAdd> make(DevicePtr device) {
+    return std::make_shared<CNNAdd>(std::move(device));
+  }
   const char* className() const override { return "CNNAdd"; }
 
  protected:
@@ -116,7 +119,9 @@ class CNNMultiply : public CNNArithmetic {
 class CNNDivide : public CNNArithmetic {
  public:
   explicit CNNDivide(DevicePtr device) : CNNArithmetic(std::move(device)) {}
-  static std::shared_ptr<CNNDivide> make(DevicePtr device) { return std::make_shared<CNNDivide>(std::move(device)); }
+  static std::shared_ptr<CNNDivide> make(DevicePtr device) {
+    return std::make_shared<CNNDivide>(std::move(device));
+  }
   const char* className() const override { return "CNNDivide"; }
 
  protected:
@@ -129,7 +134,9 @@ class CNNDivide : public CNNArithmetic {
 class NNCompare : public CNNArithmetic {
  public:
   explicit NNCompare(DevicePtr device) : CNNArithmetic(std::move(device)) {}
-  static std::shared_ptr<NNCompare> make(DevicePtr device) { return std::make_shared<NNCompare>(std::move(device)); }
+  static std::shared_ptr<NNCompare> make(DevicePtr device) {
+    return std::make_shared<NNCompare>(std::move(device));
+  }
   const char* className() const override { return "NNCompare"; }
   /// Default Equal. A value outside Equal…GreaterOrEqual is rejected at encode.
   NNComparisonType comparisonType() const { return comparisonType_; }

@@ -27,7 +27,8 @@ void pixelRow(const float* a, int64_t aPixelStep, const float* b, int64_t bPixel
     const float* ap = a + x * aPixelStep;
     const float* bp = b + x * bPixelStep;
     float* o = out + x * outPixelStep;
-    for (int64_t c = 0; c < channels; ++c) o[c] = applyArithmeticAs(Op, p, ap[c * ChannelStepA], bp[c * ChannelStepB]);
+    for (int64_t c = 0; c < channels; ++c)
+      o[c] = applyArithmeticAs(Op, p, ap[c * ChannelStepA], bp[c * ChannelStepB]);
   }
 }
 
@@ -52,31 +53,42 @@ void rowsRun(const ArithmeticProblem& p, QueueContext&) {
   const float* a0 = static_cast<const float*>(A.data());
   const float* b0 = static_cast<const float*>(B.data());
   float* d0 = static_cast<float*>(D.data());
-  const int64_t aPixelStep = p.primaryStride.x * A.pixelStride, bPixelStep = p.secondaryStride.x * B.pixelStride;
+  const int64_t aPixelStep = p.primaryStride.x * A.pixelStride,
+                bPixelStep = p.secondaryStride.x * B.pixelStride;
   const int64_t rows = D.n * D.h;
   const bool destinationContiguous = D.pixelStride == D.c;
-  const int fa = flatStep(aPixelStep, p.primaryStride.c, D.c), fb = flatStep(bPixelStep, p.secondaryStride.c, D.c);
+  const int fa = flatStep(aPixelStep, p.primaryStride.c, D.c),
+            fb = flatStep(bPixelStep, p.secondaryStride.c, D.c);
   const bool flat = destinationContiguous && fa >= 0 && fb >= 0;
   dispatchArithmeticOperator(p.params.op, [&]<ArithmeticOperator Op>() {
 #pragma omp parallel for schedule(static) if (rows * D.w * D.c > kParallelThreshold)
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t n = r / D.h, y = r % D.h;
       const float* a = a0 + A.index(n, p.io.primaryOffsetY + y * p.primaryStride.y, p.io.primaryOffsetX, 0);
-      const float* b = b0 + B.index(n, p.io.secondaryOffsetY + y * p.secondaryStride.y, p.io.secondaryOffsetX, 0);
+      const float* b =
+          b0 + B.index(n, p.io.secondaryOffsetY + y * p.secondaryStride.y, p.io.secondaryOffsetX, 0);
       float* out = d0 + D.index(n, y, 0, 0);
       if (flat) {
         const int64_t count = D.w * D.c;
-        if (fa && fb) flatRow<Op, 1, 1>(a, b, out, count, p.params);
-        else if (fa) flatRow<Op, 1, 0>(a, b, out, count, p.params);
-        else if (fb) flatRow<Op, 0, 1>(a, b, out, count, p.params);
-        else flatRow<Op, 0, 0>(a, b, out, count, p.params);
+        if (fa && fb)
+          flatRow<Op, 1, 1>(a, b, out, count, p.params);
+        else if (fa)
+          flatRow<Op, 1, 0>(a, b, out, count, p.params);
+        else if (fb)
+          flatRow<Op, 0, 1>(a, b, out, count, p.params);
+        else
+          flatRow<Op, 0, 0>(a, b, out, count, p.params);
         continue;
       }
       const int64_t pc = p.primaryStride.c, sc = p.secondaryStride.c;
-      if (pc && sc) pixelRow<Op, 1, 1>(a, aPixelStep, b, bPixelStep, out, D.pixelStride, D.w, D.c, p.params);
-      else if (pc) pixelRow<Op, 1, 0>(a, aPixelStep, b, bPixelStep, out, D.pixelStride, D.w, D.c, p.params);
-      else if (sc) pixelRow<Op, 0, 1>(a, aPixelStep, b, bPixelStep, out, D.pixelStride, D.w, D.c, p.params);
-      else pixelRow<Op, 0, 0>(a, aPixelStep, b, bPixelStep, out, D.pixelStride, D.w, D.c, p.params);
+      if (pc && sc)
+        pixelRow<Op, 1, 1>(a, aPixelStep, b, bPixelStep, out, D.pixelStride, D.w, D.c, p.params);
+      else if (pc)
+        pixelRow<Op, 1, 0>(a, aPixelStep, b, bPixelStep, out, D.pixelStride, D.w, D.c, p.params);
+      else if (sc)
+        pixelRow<Op, 0, 1>(a, aPixelStep, b, bPixelStep, out, D.pixelStride, D.w, D.c, p.params);
+      else
+        pixelRow<Op, 0, 0>(a, aPixelStep, b, bPixelStep, out, D.pixelStride, D.w, D.c, p.params);
     }
   });
 }
@@ -97,15 +109,18 @@ void plainRun(const ArithmeticProblem& p, QueueContext&) {
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t n = r / D.h, y = r % D.h;
     for (int64_t x = 0; x < D.w; ++x) {
-      int64_t ay = p.io.primaryOffsetY + y * p.primaryStride.y, ax = p.io.primaryOffsetX + x * p.primaryStride.x;
+      int64_t ay = p.io.primaryOffsetY + y * p.primaryStride.y,
+              ax = p.io.primaryOffsetX + x * p.primaryStride.x;
       int64_t by = p.io.secondaryOffsetY + y * p.secondaryStride.y,
               bx = p.io.secondaryOffsetX + x * p.secondaryStride.x;
-      const bool aInside = resolveEdge(ay, A.h, p.io.primaryEdgeMode) & resolveEdge(ax, A.w, p.io.primaryEdgeMode);
+      const bool aInside =
+          resolveEdge(ay, A.h, p.io.primaryEdgeMode) & resolveEdge(ax, A.w, p.io.primaryEdgeMode);
       const bool bInside =
           resolveEdge(by, B.h, p.io.secondaryEdgeMode) & resolveEdge(bx, B.w, p.io.secondaryEdgeMode);
       for (int64_t c = 0; c < D.c; ++c) {
         const float a = aInside ? loadAsFloat(a0, A.index(n, ay, ax, c * p.primaryStride.c), A.format) : 0.0f;
-        const float b = bInside ? loadAsFloat(b0, B.index(n, by, bx, c * p.secondaryStride.c), B.format) : 0.0f;
+        const float b =
+            bInside ? loadAsFloat(b0, B.index(n, by, bx, c * p.secondaryStride.c), B.format) : 0.0f;
         storeFromFloat(d0, D.index(n, y, x, c), D.format, applyArithmetic(p.params, a, b));
       }
     }

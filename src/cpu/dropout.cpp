@@ -56,8 +56,8 @@ void rowsRun(const DropoutProblem& p, QueueContext&) {
     MaskCache cache;
     for (int64_t x = 0; x < d.w; ++x)
       for (int64_t c = 0; c < d.c; ++c)
-        out[x * d.pixelStride + c] = dropoutValue(in[x * s.pixelStride + c], cache.keep(m, n, maskElement(m, y, x, c)),
-                                                  m.keepProbability);
+        out[x * d.pixelStride + c] = dropoutValue(
+            in[x * s.pixelStride + c], cache.keep(m, n, maskElement(m, y, x, c)), m.keepProbability);
   }
 }
 

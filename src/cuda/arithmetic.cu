@@ -58,8 +58,9 @@ __device__ __forceinline__ int64_t operandIndex(const RawView& v, const OperandM
 // index i) and 16-byte aligned, so it is read with float4 loads; otherwise it is gathered element by
 // element (a broadcast operand is small and stays in cache).
 template <ArithmeticOperator Op, bool SameA, bool SameB>
-__global__ void arithmeticVec4Kernel(RawView A, OperandMap ma, RawView B, OperandMap mb, float* __restrict__ dst,
-                                     Extent extent, uint32_t count, ArithmeticParams p) {
+__global__ void arithmeticVec4Kernel(RawView A, OperandMap ma, RawView B, OperandMap mb,
+                                     float* __restrict__ dst, Extent extent, uint32_t count,
+                                     ArithmeticParams p) {
   const float* __restrict__ a = static_cast<const float*>(A.data);
   const float* __restrict__ b = static_cast<const float*>(B.data);
   const uint32_t groups = (count + 3) / 4;
@@ -111,8 +112,9 @@ bool sameLayout(const ImageView& v, int64_t offsetX, int64_t offsetY, OperandStr
 bool vec4Supports(const ArithmeticProblem& p) {
   const ImageView& d = p.io.dst;
   return p.io.primary.format == ImageFeatureChannelFormat::Float32 &&
-         p.io.secondary.format == ImageFeatureChannelFormat::Float32 && d.format == ImageFeatureChannelFormat::Float32 &&
-         d.dense() && aligned16(d.data()) && d.n * d.h * d.w * d.c < (int64_t(1) << 31) && readsInside(p);
+         p.io.secondary.format == ImageFeatureChannelFormat::Float32 &&
+         d.format == ImageFeatureChannelFormat::Float32 && d.dense() && aligned16(d.data()) &&
+         d.n * d.h * d.w * d.c < (int64_t(1) << 31) && readsInside(p);
 }
 
 void vec4Run(const ArithmeticProblem& p, QueueContext& ctx) {
@@ -132,17 +134,17 @@ void vec4Run(const ArithmeticProblem& p, QueueContext& ctx) {
   float* dst = static_cast<float*>(D.data());
   dispatchArithmeticOperator(p.params.op, [&]<ArithmeticOperator Op>() {
     if (sameA && sameB)
-      arithmeticVec4Kernel<Op, true, true><<<blocks, kThreads, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst, extent,
-                                                                            count, p.params);
+      arithmeticVec4Kernel<Op, true, true>
+          <<<blocks, kThreads, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst, extent, count, p.params);
     else if (sameA)
-      arithmeticVec4Kernel<Op, true, false><<<blocks, kThreads, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst, extent,
-                                                                             count, p.params);
+      arithmeticVec4Kernel<Op, true, false>
+          <<<blocks, kThreads, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst, extent, count, p.params);
     else if (sameB)
-      arithmeticVec4Kernel<Op, false, true><<<blocks, kThreads, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst, extent,
-                                                                             count, p.params);
+      arithmeticVec4Kernel<Op, false, true>
+          <<<blocks, kThreads, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst, extent, count, p.params);
     else
-      arithmeticVec4Kernel<Op, false, false><<<blocks, kThreads, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst,
-                                                                              extent, count, p.params);
+      arithmeticVec4Kernel<Op, false, false>
+          <<<blocks, kThreads, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst, extent, count, p.params);
   });
   MPSNN_CUDA_LAUNCH_CHECK();
 }
@@ -151,7 +153,8 @@ void vec4Run(const ArithmeticProblem& p, QueueContext& ctx) {
 __global__ void arithmeticPlainKernel(RawView A, OperandMap ma, ImageEdgeMode edgeA, RawView B, OperandMap mb,
                                       ImageEdgeMode edgeB, RawView D, ArithmeticParams p) {
   const int64_t count = D.n * D.h * D.w * D.c;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
+       i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t c = i % D.c, x = (i / D.c) % D.w, y = (i / (D.c * D.w)) % D.h, n = i / (D.c * D.w * D.h);
     int64_t ay = ma.offsetY + y * ma.strideY, ax = ma.offsetX + x * ma.strideX;
     int64_t by = mb.offsetY + y * mb.strideY, bx = mb.offsetX + x * mb.strideX;

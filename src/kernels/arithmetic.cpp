@@ -22,8 +22,8 @@ std::string toString(NNComparisonType type) {
 
 namespace detail {
 const char* toString(ArithmeticOperator op) {
-  static const char* names[] = {"Add",  "Subtract",    "Multiply", "Divide",  "Equal",
-                                "NotEqual", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"};
+  static const char* names[] = {"Add",      "Subtract", "Multiply",    "Divide",  "Equal",
+                                "NotEqual", "Less",     "LessOrEqual", "Greater", "GreaterOrEqual"};
   return uint32_t(op) < 10 ? names[uint32_t(op)] : "?";
 }
 }  // namespace detail
@@ -45,8 +45,8 @@ bool isComparison(ArithmeticOperator op) { return uint32_t(op) >= uint32_t(Arith
 uint64_t channelsRead(const std::string& who, const Image& image, uint64_t offset, uint64_t maxCount,
                       const char* role) {
   if (offset >= image.featureChannels())
-    throw InvalidArgument(who + ": " + role + "SourceFeatureChannelOffset = " + str(offset) +
-                          " >= " + role + " featureChannels = " + str(image.featureChannels()));
+    throw InvalidArgument(who + ": " + role + "SourceFeatureChannelOffset = " + str(offset) + " >= " + role +
+                          " featureChannels = " + str(image.featureChannels()));
   if (maxCount == 0) throw InvalidArgument(who + ": " + role + "SourceFeatureChannelMaxCount = 0");
   return std::min(maxCount, image.featureChannels() - offset);
 }
@@ -77,7 +77,8 @@ void CNNArithmetic::validateParameters() const {
   if (std::isnan(minimumValue_)) throw InvalidArgument(who + ": minimumValue = NaN");
   if (std::isnan(maximumValue_)) throw InvalidArgument(who + ": maximumValue = NaN");
   if (minimumValue_ > maximumValue_)
-    throw InvalidArgument(who + ": minimumValue = " + str(minimumValue_) + " > maximumValue = " + str(maximumValue_));
+    throw InvalidArgument(who + ": minimumValue = " + str(minimumValue_) +
+                          " > maximumValue = " + str(maximumValue_));
 }
 
 uint64_t CNNArithmetic::destinationFeatureChannels(uint64_t primaryRead, uint64_t secondaryRead) const {
@@ -85,7 +86,8 @@ uint64_t CNNArithmetic::destinationFeatureChannels(uint64_t primaryRead, uint64_
   return primaryStrideInFeatureChannels_ == 1 ? primaryRead : secondaryRead;
 }
 
-void CNNArithmetic::validateImages(const Image& primary, const Image& secondary, const Image& destination) const {
+void CNNArithmetic::validateImages(const Image& primary, const Image& secondary,
+                                   const Image& destination) const {
   CNNBinaryKernel::validateImages(primary, secondary, destination);  // edge modes
   validateParameters();
   if (primaryStrideInFeatureChannels_ == 1 && secondaryStrideInFeatureChannels_ == 1) {
@@ -118,15 +120,20 @@ ImageDescriptor CNNArithmetic::destinationImageDescriptor(const ImageBatch& sour
   const uint64_t height = primaryStrideY_ == 1 ? p.height() : s.height();
   primaryOffset_.x = primaryOffset_.y = 0;
   secondaryOffset_.x = secondaryOffset_.y = 0;
-  const uint64_t cp = channelsRead(who, p, primarySourceFeatureChannelOffset_, primarySourceFeatureChannelMaxCount_,
-                                   "primary");
+  const uint64_t cp = channelsRead(who, p, primarySourceFeatureChannelOffset_,
+                                   primarySourceFeatureChannelMaxCount_, "primary");
   const uint64_t cs = channelsRead(who, s, secondarySourceFeatureChannelOffset_,
                                    secondarySourceFeatureChannelMaxCount_, "secondary");
   if (primaryStrideInFeatureChannels_ == 1 && secondaryStrideInFeatureChannels_ == 1 && cp != cs)
-    throw InvalidArgument(who + ": primary reads " + str(cp) + " feature channels and secondary reads " + str(cs) +
+    throw InvalidArgument(who + ": primary reads " + str(cp) + " feature channels and secondary reads " +
+                          str(cs) +
                           " with primaryStrideInFeatureChannels = secondaryStrideInFeatureChannels = 1");
+  const uint64_t cOut = destinationFeatureChannels(cp, cs);
+  if (destinationFeatureChannelOffset_ > UINT64_MAX - cOut)
+    throw InvalidArgument(who + ": destinationFeatureChannelOffset = " +
+                          str(destinationFeatureChannelOffset_) + " is too large");
   ImageDescriptor d = ImageDescriptor::make(p.featureChannelFormat(), width, height,
-                                            destinationFeatureChannelOffset_ + destinationFeatureChannels(cp, cs), 1);
+                                            destinationFeatureChannelOffset_ + cOut, 1);
   if (any(method & NNPaddingMethod::Custom))
     d = padding_->destinationImageDescriptor(sourceImages, sourceStates, *this, d);
   return d;
@@ -135,7 +142,8 @@ ImageDescriptor CNNArithmetic::destinationImageDescriptor(const ImageBatch& sour
 void CNNArithmetic::encodeProblem(CommandBuffer& cb, const BinaryProblem& problem) {
   ArithmeticProblem p;
   p.io = problem;
-  p.primaryStride = {int64_t(primaryStrideX_), int64_t(primaryStrideY_), int64_t(primaryStrideInFeatureChannels_)};
+  p.primaryStride = {int64_t(primaryStrideX_), int64_t(primaryStrideY_),
+                     int64_t(primaryStrideInFeatureChannels_)};
   p.secondaryStride = {int64_t(secondaryStrideX_), int64_t(secondaryStrideY_),
                        int64_t(secondaryStrideInFeatureChannels_)};
   p.params.op = arithmeticOperator();
@@ -146,13 +154,15 @@ void CNNArithmetic::encodeProblem(CommandBuffer& cb, const BinaryProblem& proble
   p.params.maximumValue = maximumValue_;
   p.params.threshold = comparisonThreshold();
 #if defined(MPSNN_HAVE_CUDA)
-  auto& list = device_->kind() == DeviceKind::CUDA ? cudaArithmeticImplementations() : cpuArithmeticImplementations();
+  auto& list =
+      device_->kind() == DeviceKind::CUDA ? cudaArithmeticImplementations() : cpuArithmeticImplementations();
 #else
   auto& list = cpuArithmeticImplementations();
 #endif
   const auto& impl = chooseImplementation(list, p, className());
   auto run = impl.run;
-  const std::string extra = std::string(toString(p.params.op)) + ",strides=" + str(uint64_t(p.primaryStride.x)) +
+  const std::string extra = std::string(toString(p.params.op)) +
+                            ",strides=" + str(uint64_t(p.primaryStride.x)) +
                             str(uint64_t(p.primaryStride.y)) + str(uint64_t(p.primaryStride.c)) + "/" +
                             str(uint64_t(p.secondaryStride.x)) + str(uint64_t(p.secondaryStride.y)) +
                             str(uint64_t(p.secondaryStride.c));
@@ -167,7 +177,8 @@ ArithmeticOperator CNNDivide::arithmeticOperator() const { return ArithmeticOper
 
 ArithmeticOperator NNCompare::arithmeticOperator() const {
   // Validated at encode before the operator is used; the numbering follows NNComparisonType.
-  return ArithmeticOperator(uint32_t(ArithmeticOperator::Equal) + std::min<uint32_t>(uint32_t(comparisonType_), 5));
+  return ArithmeticOperator(uint32_t(ArithmeticOperator::Equal) +
+                            std::min<uint32_t>(uint32_t(comparisonType_), 5));
 }
 
 void NNCompare::validateImages(const Image& primary, const Image& secondary, const Image& destination) const {

@@ -98,24 +98,34 @@ MPSNN_HD float applyArithmeticAs(ArithmeticOperator op, const ArithmeticParams& 
                                                      : divRounded(sa, sb);
       return clampToLimits(addRounded(r, p.bias), p.minimumValue, p.maximumValue);
     }
-    case ArithmeticOperator::Equal: return fabsf(subRounded(a, b)) <= p.threshold ? 1.0f : 0.0f;
-    case ArithmeticOperator::NotEqual: return fabsf(subRounded(a, b)) <= p.threshold ? 0.0f : 1.0f;
-    case ArithmeticOperator::Less: return a < b ? 1.0f : 0.0f;
-    case ArithmeticOperator::LessOrEqual: return a <= b ? 1.0f : 0.0f;
-    case ArithmeticOperator::Greater: return a > b ? 1.0f : 0.0f;
-    case ArithmeticOperator::GreaterOrEqual: return a >= b ? 1.0f : 0.0f;
+    case ArithmeticOperator::Equal:
+      return fabsf(subRounded(a, b)) <= p.threshold ? 1.0f : 0.0f;
+    case ArithmeticOperator::NotEqual:
+      return fabsf(subRounded(a, b)) <= p.threshold ? 0.0f : 1.0f;
+    case ArithmeticOperator::Less:
+      return a < b ? 1.0f : 0.0f;
+    case ArithmeticOperator::LessOrEqual:
+      return a <= b ? 1.0f : 0.0f;
+    case ArithmeticOperator::Greater:
+      return a > b ? 1.0f : 0.0f;
+    case ArithmeticOperator::GreaterOrEqual:
+      return a >= b ? 1.0f : 0.0f;
   }
   return a;
 }
 
-MPSNN_HD float applyArithmetic(const ArithmeticParams& p, float a, float b) { return applyArithmeticAs(p.op, p, a, b); }
+MPSNN_HD float applyArithmetic(const ArithmeticParams& p, float a, float b) {
+  return applyArithmeticAs(p.op, p, a, b);
+}
 
 /// Calls fn.template operator()<Op>() with `op` as a compile-time constant.
 template <class Fn>
 void dispatchArithmeticOperator(ArithmeticOperator op, Fn&& fn) {
   switch (op) {
-#define MPSNN_ARITHMETIC_CASE(Op) \
-  case ArithmeticOperator::Op: fn.template operator()<ArithmeticOperator::Op>(); break;
+#define MPSNN_ARITHMETIC_CASE(Op)                     \
+  case ArithmeticOperator::Op:                        \
+    fn.template operator()<ArithmeticOperator::Op>(); \
+    break;
     MPSNN_ARITHMETIC_CASE(Add)
     MPSNN_ARITHMETIC_CASE(Subtract)
     MPSNN_ARITHMETIC_CASE(Multiply)
@@ -140,7 +150,8 @@ inline bool operandReadsInside(const ImageView& operand, int64_t offsetX, int64_
   return axisInside(offsetX, s.x, dst.w, operand.w) && axisInside(offsetY, s.y, dst.h, operand.h);
 }
 inline bool readsInside(const ArithmeticProblem& p) {
-  return operandReadsInside(p.io.primary, p.io.primaryOffsetX, p.io.primaryOffsetY, p.primaryStride, p.io.dst) &&
+  return operandReadsInside(p.io.primary, p.io.primaryOffsetX, p.io.primaryOffsetY, p.primaryStride,
+                            p.io.dst) &&
          operandReadsInside(p.io.secondary, p.io.secondaryOffsetX, p.io.secondaryOffsetY, p.secondaryStride,
                             p.io.dst);
 }

@@ -57,15 +57,18 @@ void CNNDropout::encodeProblem(CommandBuffer& cb, const UnaryProblem& problem) {
   d.maskWidth = d.maskStrideX ? problem.dst.w : 1;
   d.maskChannels = d.maskStrideC ? problem.dst.c : 1;
 #if defined(MPSNN_HAVE_CUDA)
-  auto& list = device_->kind() == DeviceKind::CUDA ? cudaDropoutImplementations() : cpuDropoutImplementations();
+  auto& list =
+      device_->kind() == DeviceKind::CUDA ? cudaDropoutImplementations() : cpuDropoutImplementations();
 #else
   auto& list = cpuDropoutImplementations();
 #endif
   const auto& impl = chooseImplementation(list, p, className());
   auto run = impl.run;
   const std::string extra = "keep=" + str(keepProbability_) + ",seed=" + std::to_string(seed_) +
-                            ",step=" + std::to_string(trainingStep_) + ",batch=" + std::to_string(d.batchBase);
-  cb.encodeWork(describeWork(className(), impl.name, problem, extra), [p, run](QueueContext& ctx) { run(p, ctx); });
+                            ",step=" + std::to_string(trainingStep_) +
+                            ",batch=" + std::to_string(d.batchBase);
+  cb.encodeWork(describeWork(className(), impl.name, problem, extra),
+                [p, run](QueueContext& ctx) { run(p, ctx); });
 }
 
 void CNNDropout::didEncode(CommandBuffer&) { ++trainingStep_; }

@@ -20,7 +20,8 @@ MPSNN_HD void mulHiLo32(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
   hi = uint32_t(product >> 32);
   lo = uint32_t(product);
 }
-MPSNN_HD Philox4x32Words philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
+MPSNN_HD Philox4x32Words philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0,
+                                       uint32_t k1) {
   constexpr uint32_t kMultiplier0 = 0xD2511F53u, kMultiplier1 = 0xCD9E8D57u;
   constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
 #if defined(__CUDA_ARCH__)
@@ -47,9 +48,9 @@ MPSNN_HD Philox4x32Words philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, ui
 struct DropoutParams {
   float keepProbability = 1;
   uint64_t threshold = uint64_t(1) << 32;  // keep iff word < threshold
-  uint32_t key0 = 0, key1 = 0;              // seed
-  uint32_t step0 = 0, step1 = 0;            // training step t
-  int64_t batchBase = 0;                    // batch position of the problem's first image
+  uint32_t key0 = 0, key1 = 0;             // seed
+  uint32_t step0 = 0, step1 = 0;           // training step t
+  int64_t batchBase = 0;                   // batch position of the problem's first image
   int64_t maskStrideX = 1, maskStrideY = 1, maskStrideC = 1;
   int64_t maskWidth = 1, maskChannels = 1;  // Wm, Cm of the broadcast-reduced mask
 };

@@ -16,20 +16,25 @@ std::array<uint32_t, 4> philox4x32_10(std::array<uint32_t, 4> ctr, std::array<ui
 }
 
 bool dropoutKeeps(const DropoutSpec& s, int64_t n, uint64_t element) {
-  const auto words = philox4x32_10({uint32_t(element / 4), uint32_t(n), uint32_t(s.trainingStep), uint32_t(s.trainingStep >> 32)},
-                                   {uint32_t(s.seed), uint32_t(s.seed >> 32)});
+  const auto words = philox4x32_10(
+      {uint32_t(element / 4), uint32_t(n), uint32_t(s.trainingStep), uint32_t(s.trainingStep >> 32)},
+      {uint32_t(s.seed), uint32_t(s.seed >> 32)});
   const uint64_t threshold = uint64_t(double(s.keepProbability) * 4294967296.0);
   return uint64_t(words[element % 4]) < threshold;
 }
 
 void dropoutKernel(const DropoutSpec& s, const UnaryPlacement& p, const RefImage& src, RefImage& dst) {
-  const int64_t cRead = std::min<int64_t>(int64_t(std::min<uint64_t>(p.sourceFeatureChannelMaxCount, 1u << 30)),
-                                          src.c - int64_t(p.sourceFeatureChannelOffset));
+  const int64_t cRead =
+      std::min<int64_t>(int64_t(std::min<uint64_t>(p.sourceFeatureChannelMaxCount, 1u << 30)),
+                        src.c - int64_t(p.sourceFeatureChannelOffset));
   // The broadcast-reduced mask of one image spans the clip region: Wm = its width (or 1), Cm = the
   // output channels (or 1); e = ((y·sy)·Wm + x·sx)·Cm + c·sz.
   const bool noClip = isRectNoClip(p.clipRect);
   const int64_t x0 = int64_t(p.clipRect.origin.x);
-  const int64_t x1 = noClip ? dst.w : std::min<int64_t>(dst.w, x0 + int64_t(std::min<uint64_t>(p.clipRect.size.width, uint64_t(dst.w))));
+  const int64_t x1 =
+      noClip ? dst.w
+             : std::min<int64_t>(dst.w,
+                                 x0 + int64_t(std::min<uint64_t>(p.clipRect.size.width, uint64_t(dst.w))));
   const int64_t sx = int64_t(s.maskStrideInPixels.width), sy = int64_t(s.maskStrideInPixels.height),
                 sz = int64_t(s.maskStrideInPixels.depth);
   const int64_t maskWidth = sx ? x1 - x0 : 1, maskChannels = sz ? cRead : 1;
@@ -40,7 +45,8 @@ void dropoutKernel(const DropoutSpec& s, const UnaryPlacement& p, const RefImage
                                 int64_t(p.sourceFeatureChannelOffset) + ch, p.edgeMode);
       const uint64_t element = uint64_t(((y * sy) * maskWidth + x * sx) * maskChannels + ch * sz);
       const double m = dropoutKeeps(s, s.batchBase + k, element) ? 1.0 : 0.0;
-      dst.at(int64_t(p.clipRect.origin.z) + k, Y, X, int64_t(p.destinationFeatureChannelOffset) + ch) = m * v / keep;
+      dst.at(int64_t(p.clipRect.origin.z) + k, Y, X, int64_t(p.destinationFeatureChannelOffset) + ch) =
+          m * v / keep;
     }
   });
 }
