@@ -2,17 +2,11 @@
 // dense span and whose reads are inside the operands (an operand laid out like the destination is
 // read with float4 loads; a broadcast one is gathered), and a plain kernel for everything else.
 #include "cuda/context.h"
+#include "cuda/launch.h"
 #include "kernels/arithmetic_impl.h"
 
 namespace mpsnn::detail {
 namespace {
-
-constexpr int kThreads = 256;
-
-inline unsigned blocksFor(int64_t work, int64_t perThread = 1) {
-  int64_t blocks = (work + kThreads * perThread - 1) / (kThreads * perThread);
-  return unsigned(blocks < 1 ? 1 : (blocks > 65535 * 8 ? 65535 * 8 : blocks));
-}
 
 /// Where an operand's element for destination position (n, y, x, c) lives (broadcast strides 0/1).
 struct OperandMap {
@@ -129,22 +123,22 @@ void vec4Run(const ArithmeticProblem& p, QueueContext& ctx) {
                       p.secondaryStride.c};
   const bool sameA = sameLayout(A, p.io.primaryOffsetX, p.io.primaryOffsetY, p.primaryStride, D);
   const bool sameB = sameLayout(B, p.io.secondaryOffsetX, p.io.secondaryOffsetY, p.secondaryStride, D);
-  const unsigned blocks = blocksFor(count, 4);
+  const unsigned blocks = gridBlocks(count, 4);
   auto stream = cudaContext(ctx).stream();
   float* dst = static_cast<float*>(D.data());
   dispatchArithmeticOperator(p.params.op, [&]<ArithmeticOperator Op>() {
     if (sameA && sameB)
       arithmeticVec4Kernel<Op, true, true>
-          <<<blocks, kThreads, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst, extent, count, p.params);
+          <<<blocks, kThreadsPerBlock, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst, extent, count, p.params);
     else if (sameA)
       arithmeticVec4Kernel<Op, true, false>
-          <<<blocks, kThreads, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst, extent, count, p.params);
+          <<<blocks, kThreadsPerBlock, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst, extent, count, p.params);
     else if (sameB)
       arithmeticVec4Kernel<Op, false, true>
-          <<<blocks, kThreads, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst, extent, count, p.params);
+          <<<blocks, kThreadsPerBlock, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst, extent, count, p.params);
     else
       arithmeticVec4Kernel<Op, false, false>
-          <<<blocks, kThreads, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst, extent, count, p.params);
+          <<<blocks, kThreadsPerBlock, 0, stream>>>(A.raw(), ma, B.raw(), mb, dst, extent, count, p.params);
   });
   MPSNN_CUDA_LAUNCH_CHECK();
 }
@@ -175,7 +169,7 @@ void plainRun(const ArithmeticProblem& p, QueueContext& ctx) {
                       p.primaryStride.c};
   const OperandMap mb{p.io.secondaryOffsetX, p.io.secondaryOffsetY, p.secondaryStride.x, p.secondaryStride.y,
                       p.secondaryStride.c};
-  arithmeticPlainKernel<<<blocksFor(count), kThreads, 0, cudaContext(ctx).stream()>>>(
+  arithmeticPlainKernel<<<gridBlocks(count), kThreadsPerBlock, 0, cudaContext(ctx).stream()>>>(
       p.io.primary.raw(), ma, p.io.primaryEdgeMode, p.io.secondary.raw(), mb, p.io.secondaryEdgeMode, D.raw(),
       p.params);
   MPSNN_CUDA_LAUNCH_CHECK();

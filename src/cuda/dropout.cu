@@ -2,17 +2,11 @@
 // of the same shape: a float4 and usually one Philox call per thread), and a plain kernel for
 // everything else. Both draw the mask with the generator of kernels/dropout_impl.h, as the CPU does.
 #include "cuda/context.h"
+#include "cuda/launch.h"
 #include "kernels/dropout_impl.h"
 
 namespace mpsnn::detail {
 namespace {
-
-constexpr int kThreads = 256;
-
-inline unsigned blocksFor(int64_t work, int64_t perThread = 1) {
-  int64_t blocks = (work + kThreads * perThread - 1) / (kThreads * perThread);
-  return unsigned(blocks < 1 ? 1 : (blocks > 65535 * 8 ? 65535 * 8 : blocks));
-}
 
 /// words.w[i] without dynamic indexing, which would put the array in local memory.
 __device__ __forceinline__ uint32_t wordAt(const Philox4x32Words& words, uint32_t i) {
@@ -99,7 +93,7 @@ void vec4Run(const DropoutProblem& p, QueueContext& ctx) {
   const uint32_t total = uint32_t(d.n * d.h * d.w * d.c), perImage = uint32_t(d.h * d.w * d.c);
   const bool vector = aligned16(s.data()) && aligned16(d.data());
   const bool broadcast = !(p.dropout.maskStrideX && p.dropout.maskStrideY && p.dropout.maskStrideC);
-  const unsigned blocks = blocksFor(total, 4);
+  const unsigned blocks = gridBlocks(total, 4);
   auto stream = cudaContext(ctx).stream();
   const float* src = static_cast<const float*>(s.data());
   float* dst = static_cast<float*>(d.data());
@@ -107,7 +101,7 @@ void vec4Run(const DropoutProblem& p, QueueContext& ctx) {
   const bool groupAligned = !broadcast && perImage % 4 == 0;
   auto launch = [&]<bool Vector, bool Broadcast, bool GroupAligned>() {
     dropoutVec4Kernel<Vector, Broadcast, GroupAligned>
-        <<<blocks, kThreads, 0, stream>>>(src, dst, total, perImage, width, channels, p.dropout);
+        <<<blocks, kThreadsPerBlock, 0, stream>>>(src, dst, total, perImage, width, channels, p.dropout);
   };
   if (groupAligned)
     vector ? launch.template operator()<true, false, true>()
@@ -142,7 +136,7 @@ bool plainSupports(const DropoutProblem&) { return true; }
 
 void plainRun(const DropoutProblem& p, QueueContext& ctx) {
   const int64_t count = p.io.dst.n * p.io.dst.h * p.io.dst.w * p.io.dst.c;
-  dropoutPlainKernel<<<blocksFor(count), kThreads, 0, cudaContext(ctx).stream()>>>(
+  dropoutPlainKernel<<<gridBlocks(count), kThreadsPerBlock, 0, cudaContext(ctx).stream()>>>(
       p.io.src.raw(), p.io.dst.raw(), p.io.offsetX, p.io.offsetY, p.io.edgeMode, p.dropout);
   MPSNN_CUDA_LAUNCH_CHECK();
 }

@@ -1,17 +1,11 @@
 // CUDA neurons: a vectorised flat kernel for dense float32 views read in place, a row kernel for
 // float32/float16 views read inside the source, and a plain kernel for everything else.
 #include "cuda/context.h"
+#include "cuda/launch.h"
 #include "kernels/neuron_impl.h"
 
 namespace mpsnn::detail {
 namespace {
-
-constexpr int kThreads = 256;
-
-inline unsigned blocksFor(int64_t work, int64_t perThread = 1) {
-  int64_t blocks = (work + kThreads * perThread - 1) / (kThreads * perThread);
-  return unsigned(blocks < 1 ? 1 : (blocks > 65535 * 8 ? 65535 * 8 : blocks));
-}
 
 // ---- flat: the source window and the destination are both one contiguous span --------------
 template <CNNNeuronType T>
@@ -46,7 +40,7 @@ void flatRun(const NeuronProblem& p, QueueContext& ctx) {
   const int64_t count = p.io.dst.n * p.io.dst.h * p.io.dst.w * p.io.dst.c;
   auto stream = cudaContext(ctx).stream();
   dispatchNeuronType(p.neuron.type, [&]<CNNNeuronType T>() {
-    neuronFlatKernel<T><<<blocksFor(count, 4), kThreads, 0, stream>>>(static_cast<const float*>(p.io.src.data()),
+    neuronFlatKernel<T><<<gridBlocks(count, 4), kThreadsPerBlock, 0, stream>>>(static_cast<const float*>(p.io.src.data()),
                                                                        static_cast<float*>(p.io.dst.data()), count,
                                                                        p.neuron);
   });
@@ -70,7 +64,7 @@ bool plainSupports(const NeuronProblem&) { return true; }
 
 void plainRun(const NeuronProblem& p, QueueContext& ctx) {
   const int64_t count = p.io.dst.n * p.io.dst.h * p.io.dst.w * p.io.dst.c;
-  neuronPlainKernel<<<blocksFor(count), kThreads, 0, cudaContext(ctx).stream()>>>(
+  neuronPlainKernel<<<gridBlocks(count), kThreadsPerBlock, 0, cudaContext(ctx).stream()>>>(
       p.io.src.raw(), p.io.dst.raw(), p.io.offsetX, p.io.offsetY, p.io.edgeMode, p.neuron);
   MPSNN_CUDA_LAUNCH_CHECK();
 }

@@ -7,17 +7,11 @@
 #include <cuda_fp16.h>
 
 #include "cuda/context.h"
+#include "cuda/launch.h"
 #include "kernels/pooling_impl.h"
 
 namespace mpsnn::detail {
 namespace {
-
-constexpr int kThreads = 256;
-
-inline unsigned blocksFor(int64_t work) {
-  int64_t blocks = (work + kThreads - 1) / kThreads;
-  return unsigned(blocks < 1 ? 1 : (blocks > 65535 * 8 ? 65535 * 8 : blocks));
-}
 
 /// Element (n, y, x, c) of a destination-shaped loop index, channel fastest.
 struct ElementIndex {
@@ -95,10 +89,10 @@ void typedRun(const PoolingProblem& p, QueueContext& ctx) {
   const int64_t count = d.n * d.h * d.w * d.c;
   auto stream = cudaContext(ctx).stream();
   if (d.format == ImageFeatureChannelFormat::Float32)
-    poolTypedKernel<float><<<blocksFor(count), kThreads, 0, stream>>>(p.io.src.raw(), d.raw(), p.io.offsetX,
+    poolTypedKernel<float><<<gridBlocks(count), kThreadsPerBlock, 0, stream>>>(p.io.src.raw(), d.raw(), p.io.offsetX,
                                                                       p.io.offsetY, p.io.edgeMode, p.pool);
   else
-    poolTypedKernel<__half><<<blocksFor(count), kThreads, 0, stream>>>(p.io.src.raw(), d.raw(), p.io.offsetX,
+    poolTypedKernel<__half><<<gridBlocks(count), kThreadsPerBlock, 0, stream>>>(p.io.src.raw(), d.raw(), p.io.offsetX,
                                                                        p.io.offsetY, p.io.edgeMode, p.pool);
   MPSNN_CUDA_LAUNCH_CHECK();
 }
@@ -125,7 +119,7 @@ bool plainSupports(const PoolingProblem&) { return true; }
 void plainRun(const PoolingProblem& p, QueueContext& ctx) {
   const ImageView& d = p.io.dst;
   const int64_t count = d.n * d.h * d.w * d.c;
-  poolPlainKernel<<<blocksFor(count), kThreads, 0, cudaContext(ctx).stream()>>>(
+  poolPlainKernel<<<gridBlocks(count), kThreadsPerBlock, 0, cudaContext(ctx).stream()>>>(
       p.io.src.raw(), d.raw(), p.io.offsetX, p.io.offsetY, p.io.edgeMode, p.pool);
   MPSNN_CUDA_LAUNCH_CHECK();
 }
