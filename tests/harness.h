@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <fstream>
 #include <map>
@@ -27,6 +28,17 @@ inline CommandQueuePtr queue() {
   return q;
 }
 inline bool onCuda() { return device()->kind() == DeviceKind::CUDA; }
+
+/// While alive, every kernel encoded uses its plain catch-all implementation when `on`
+/// (MPSNN_FORCE_PLAIN=1, read at each encode), so tests can check fast paths against plain ones.
+struct ForcePlain {
+  explicit ForcePlain(bool on) {
+    if (on) setenv("MPSNN_FORCE_PLAIN", "1", 1);
+  }
+  ~ForcePlain() { unsetenv("MPSNN_FORCE_PLAIN"); }
+  ForcePlain(const ForcePlain&) = delete;
+  ForcePlain& operator=(const ForcePlain&) = delete;
+};
 
 /// A seeded generator per test, so a failure is reproducible from the printed seed.
 inline std::mt19937_64& rng() {

@@ -17,12 +17,7 @@ using test::queue;
 constexpr auto F32 = ImageFeatureChannelFormat::Float32;
 constexpr auto F16 = ImageFeatureChannelFormat::Float16;
 
-struct ForcePlain {
-  explicit ForcePlain(bool on) {
-    if (on) setenv("MPSNN_FORCE_PLAIN", "1", 1);
-  }
-  ~ForcePlain() { unsetenv("MPSNN_FORCE_PLAIN"); }
-};
+using test::ForcePlain;
 
 const char* kindName(ArithmeticKind k) {
   switch (k) {

@@ -19,12 +19,7 @@ using test::queue;
 constexpr auto F32 = ImageFeatureChannelFormat::Float32;
 constexpr auto F16 = ImageFeatureChannelFormat::Float16;
 
-struct ForcePlain {
-  explicit ForcePlain(bool on) {
-    if (on) setenv("MPSNN_FORCE_PLAIN", "1", 1);
-  }
-  ~ForcePlain() { unsetenv("MPSNN_FORCE_PLAIN"); }
-};
+using test::ForcePlain;
 
 ref::DropoutSpec specOf(const CNNDropout& k, int64_t batchBase = 0) {
   return {k.keepProbability(), k.seed(), k.maskStrideInPixels(), k.trainingStep(), batchBase};

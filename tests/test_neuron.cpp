@@ -76,12 +76,7 @@ std::vector<TypeCase> allTypes(int64_t channels) {
   };
 }
 
-struct ForcePlain {
-  explicit ForcePlain(bool on) {
-    if (on) setenv("MPSNN_FORCE_PLAIN", "1", 1);
-  }
-  ~ForcePlain() { unsetenv("MPSNN_FORCE_PLAIN"); }
-};
+using test::ForcePlain;
 
 // ---------------------------------------------------------------------------------------------
 

@@ -16,12 +16,7 @@ using test::device;
 using test::queue;
 using F = ImageFeatureChannelFormat;
 
-struct ForcePlain {
-  explicit ForcePlain(bool on) {
-    if (on) setenv("MPSNN_FORCE_PLAIN", "1", 1);
-  }
-  ~ForcePlain() { unsetenv("MPSNN_FORCE_PLAIN"); }
-};
+using test::ForcePlain;
 
 enum class Which { Max, Average, L2Norm, DilatedMax };
 
