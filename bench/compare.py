@@ -82,6 +82,7 @@ def main():
     results = json.loads(out)
     context = results["context"]
     rows = []
+    bandwidth = {}  # (family, shape, batch) -> (mpsnn bytes/s, torch bytes/s) for ops that report bytes
     modules, shapes = {}, {}
     for b in results["benchmarks"]:
         family, shape, batch = b["name"].split("/")[:3]
@@ -93,17 +94,33 @@ def main():
         fn = modules[family].make(shapes[family][shape], int(batch), args.device)
         theirs = time_torch(fn, args.device)
         rows.append((family, shape, int(batch), ours, theirs, theirs / ours))
+        if "bytes" in b:
+            bandwidth[(family, shape, int(batch))] = (b["bytes"] / ours, b["bytes"] / theirs)
         print(f"{family:12s} {shape:22s} {batch:>3s}  mpsnn {ours * 1e6:10.1f} us  torch {theirs * 1e6:10.1f} us"
               f"  ratio {theirs / ours:5.2f}", flush=True)
 
     geo = math.exp(sum(math.log(r[5]) for r in rows) / len(rows)) if rows else float("nan")
     worst = min(rows, key=lambda r: r[5]) if rows else None
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"{os.cpu_count()}-core CPU"
-    lines = [f"| shape | batch | mpsnn (µs) | PyTorch {torch.__version__} (µs) | PyTorch / mpsnn |",
-             "|---|---:|---:|---:|---:|"]
+    def copy_fraction(family, shape, batch, which):
+        # Bandwidth over the same-size device copy measured in this run (row "<prefix>.copy").
+        ref = bandwidth.get((family, shape.split(".")[0] + ".copy", batch))
+        own = bandwidth.get((family, shape, batch))
+        return own[which] / ref[0] if ref and own else None
+
+    with_bw = bool(bandwidth)
+    header = f"| shape | batch | mpsnn (µs) | PyTorch {torch.__version__} (µs) | PyTorch / mpsnn |"
+    lines = [header + (" mpsnn GB/s | of copy BW | PyTorch of copy BW |" if with_bw else ""),
+             "|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if with_bw else "")]
     for family, shape, batch, ours, theirs, ratio in rows:
         mark = " ⚠" if ratio < 0.9 else ""
-        lines.append(f"| {family}/{shape} | {batch} | {ours * 1e6:.1f} | {theirs * 1e6:.1f} | {ratio:.2f}{mark} |")
+        line = f"| {family}/{shape} | {batch} | {ours * 1e6:.1f} | {theirs * 1e6:.1f} | {ratio:.2f}{mark} |"
+        if with_bw:
+            own = bandwidth.get((family, shape, batch))
+            f_ours, f_theirs = copy_fraction(family, shape, batch, 0), copy_fraction(family, shape, batch, 1)
+            line += (f" {own[0] / 1e9:.1f} |" if own else " |") + (f" {f_ours:.2f} |" if f_ours else " |") + \
+                    (f" {f_theirs:.2f} |" if f_theirs else " |")
+        lines.append(line)
     lines.append("")
     lines.append(f"Device: {device_name} ({args.device}); TF32 {'on' if args.tf32 else 'off'} on both sides; "
                  f"{context.get('num_cpus', '?')} CPUs seen by the benchmark. Geometric mean ratio {geo:.2f}; "

@@ -29,6 +29,8 @@ class Backend {
   virtual void copyToHost(void* hostDst, const void* deviceSrc, size_t bytes) = 0;
   virtual void copyFromHost(void* deviceDst, const void* hostSrc, size_t bytes) = 0;
   virtual void zero(void* deviceDst, size_t bytes) = 0;
+  /// Device-to-device copy queued on `ctx` (ordered with the ops of the same command buffer).
+  virtual void copyOnQueue(QueueContext& ctx, void* deviceDst, const void* deviceSrc, size_t bytes) = 0;
   virtual std::unique_ptr<QueueContext> newQueueContext() = 0;
 };
 

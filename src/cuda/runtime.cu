@@ -112,6 +112,9 @@ class CudaBackend final : public Backend {
     MPSNN_CUDA_CHECK(cudaMemset(dst, 0, bytes));
     MPSNN_CUDA_CHECK(cudaDeviceSynchronize());
   }
+  void copyOnQueue(QueueContext& ctx, void* dst, const void* src, size_t bytes) override {
+    MPSNN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cudaContext(ctx).stream()));
+  }
   std::unique_ptr<QueueContext> newQueueContext() override { return std::make_unique<CudaQueueContext>(ordinal_); }
 
  private:
