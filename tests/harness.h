@@ -33,11 +33,19 @@ inline bool onCuda() { return device()->kind() == DeviceKind::CUDA; }
 /// (MPSNN_FORCE_PLAIN=1, read at each encode), so tests can check fast paths against plain ones.
 struct ForcePlain {
   explicit ForcePlain(bool on) {
-    if (on) setenv("MPSNN_FORCE_PLAIN", "1", 1);
+    if (const char* v = std::getenv("MPSNN_FORCE_PLAIN")) previous_ = v, hadPrevious_ = true;
+    setenv("MPSNN_FORCE_PLAIN", on ? "1" : "0", 1);  // explicit both ways: overrides the caller's setting
   }
-  ~ForcePlain() { unsetenv("MPSNN_FORCE_PLAIN"); }
+  ~ForcePlain() {
+    if (hadPrevious_) setenv("MPSNN_FORCE_PLAIN", previous_.c_str(), 1);
+    else unsetenv("MPSNN_FORCE_PLAIN");
+  }
   ForcePlain(const ForcePlain&) = delete;
   ForcePlain& operator=(const ForcePlain&) = delete;
+
+ private:
+  std::string previous_;
+  bool hadPrevious_ = false;
 };
 
 /// A seeded generator per test, so a failure is reproducible from the printed seed.

@@ -8,144 +8,10 @@
 #include <optional>
 #include <thread>
 
-#include "harness.h"
-#include "kernels/convolution_impl.h"
+#include "convolution_test_support.h"
 
 namespace mpsnn::test {
 namespace {
-
-using Fmt = ImageFeatureChannelFormat;
-using ref::RefImage;
-
-// ---------------------------------------------------------------------------------------------
-// A data source whose every answer a test can set; it counts load/purge and accesses while unloaded.
-
-class TestSource : public CNNConvolutionDataSource {
- public:
-  CNNConvolutionDescriptor desc;
-  DataType type = DataType::Float32;
-  std::optional<DataType> kernelType = DataType::Float32;  // nullopt: the protocol's default
-  std::vector<float> floats;                               // Float32 data
-  std::vector<uint16_t> halves;                            // Float16 data
-  std::vector<uint8_t> bytes;                              // UInt8 data
-  std::vector<float> bias;                                 // empty: no bias
-  CNNWeightsQuantizationType quantization = CNNWeightsQuantizationType::None;
-  std::vector<std::array<float, 2>> ranges;
-  std::vector<float> table;
-  CNNConvolutionWeightsLayout layout = CNNConvolutionWeightsLayout::OHWI;
-  bool loadResult = true, nullWeights = false;
-  std::string name = "test-source";
-  int loads = 0, purges = 0, accessesWhileUnloaded = 0;
-
-  DataType dataType() const override { return type; }
-  const CNNConvolutionDescriptor& descriptor() const override { return desc; }
-  const void* weights() override {
-    touch();
-    if (nullWeights) return nullptr;
-    if (type == DataType::Float16) return halves.data();
-    if (type == DataType::UInt8) return bytes.data();
-    return floats.data();
-  }
-  const float* biasTerms() override {
-    touch();
-    return bias.empty() ? nullptr : bias.data();
-  }
-  bool load() override {
-    ++loads;
-    loaded_ = loadResult;
-    return loadResult;
-  }
-  void purge() override {
-    ++purges;
-    loaded_ = false;
-  }
-  std::string label() const override { return name; }
-  CNNWeightsQuantizationType weightsQuantizationType() const override { return quantization; }
-  const std::array<float, 2>* rangesForUInt8Kernel() override {
-    touch();
-    return ranges.empty() ? nullptr : ranges.data();
-  }
-  const float* lookupTableForUInt8Kernel() override {
-    touch();
-    return table.empty() ? nullptr : table.data();
-  }
-  CNNConvolutionWeightsLayout weightsLayout() const override { return layout; }
-  DataType kernelWeightsDataType() const override {
-    return kernelType ? *kernelType : CNNConvolutionDataSource::kernelWeightsDataType();
-  }
-
- private:
-  void touch() {
-    if (!loaded_) ++accessesWhileUnloaded;
-  }
-  bool loaded_ = false;
-};
-
-size_t weightCountOf(const CNNConvolutionDescriptor& d) {
-  const uint64_t cig = d.isDepthWise() ? 1 : d.inputFeatureChannels() / d.groups();
-  return size_t(d.outputFeatureChannels() * d.kernelHeight() * d.kernelWidth() * cig);
-}
-
-/// Float32 weights in ±scale (default ±1/sqrt(weights per output), so sums stay O(1)) and a bias.
-std::shared_ptr<TestSource> makeSource(const CNNConvolutionDescriptor& d, bool bias = true,
-                                       double scale = 0) {
-  auto s = std::make_shared<TestSource>();
-  s->desc = d;
-  const size_t count = weightCountOf(d);
-  if (scale == 0) scale = 1.5 / std::sqrt(double(count / d.outputFeatureChannels()));
-  for (double v : randomValues(count, -scale, scale)) s->floats.push_back(float(v));
-  if (bias)
-    for (double v : randomValues(d.outputFeatureChannels(), -0.5, 0.5)) s->bias.push_back(float(v));
-  return s;
-}
-
-/// The weights a kernel must compute with, derived here independently of the kernel: decode the
-/// data source (spec 01 §3), fold batch norm (§2.1), round to float16 unless the source asks for
-/// float32 (kernelWeightsDataType QUIRK; rounding after folding, the library's CHOICE).
-ref::ConvolutionWeights expectedWeights(const TestSource& s) {
-  const size_t count = weightCountOf(s.desc);
-  const size_t perOutput = count / s.desc.outputFeatureChannels();
-  ref::ConvolutionWeights w;
-  for (size_t i = 0; i < count; ++i) {
-    double v = 0;
-    switch (s.type) {
-      case DataType::Float32:
-        v = s.floats[i];
-        break;
-      case DataType::Float16:
-        v = detail::halfToFloat(s.halves[i]);
-        break;
-      default:
-        if (s.quantization == CNNWeightsQuantizationType::LookupTable) {
-          v = s.table[s.bytes[i]];
-        } else {
-          const auto& mm = s.ranges[i / perOutput];
-          v = float(s.bytes[i] / 255.0 * (double(mm[1]) - double(mm[0])) + double(mm[0]));
-        }
-    }
-    w.weights.push_back(v);
-  }
-  for (float b : s.bias) w.biases.push_back(b);
-  w = ref::foldBatchNorm(s.desc, w);
-  const bool toHalf = s.kernelWeightsDataType() != DataType::Float32;
-  for (double& v : w.weights) v = toHalf ? roundTrip(float(v), Fmt::Float16) : double(float(v));
-  for (double& b : w.biases) b = double(float(b));
-  return w;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Running a kernel and comparing with the reference.
-
-/// Forces the plain implementation while alive (an internal test hook).
-struct ForcePlain {
-  explicit ForcePlain(bool on) { detail::setForcePlainConvolution(on ? 1 : 0); }
-  ~ForcePlain() { detail::setForcePlainConvolution(-1); }
-};
-
-std::vector<std::string> implementations() {
-  return detail::convolutionImplementationNames(device()->kind());
-}
-std::string plainImplementation() { return implementations().back(); }
 
 ref::UnaryPlacement placementOf(const CNNConvolution& k) {
   return {k.offset(),
@@ -156,86 +22,15 @@ ref::UnaryPlacement placementOf(const CNNConvolution& k) {
           k.edgeMode()};
 }
 
-struct Reference {
-  RefImage expected;   // poisoned picture with the reference's pixels written
-  RefImage magnitude;  // Σ|w·x| + |b| per written value, −1 where the kernel must not write
-};
-
 Reference reference(const CNNConvolutionDescriptor& desc, const ref::ConvolutionWeights& w,
                     const ref::UnaryPlacement& placement, const RefImage& src, const RefImage& poisoned) {
-  Reference r;
-  r.expected = poisoned;
-  ref::convolutionKernel(desc, w, placement, src, r.expected);
-  r.magnitude = poisoned;
-  std::fill(r.magnitude.data.begin(), r.magnitude.data.end(), -1.0);
-  CNNConvolutionDescriptor linear = desc;
-  linear.setFusedNeuronDescriptor(NNNeuronDescriptor());
-  ref::ConvolutionWeights a = w;
-  for (double& v : a.weights) v = std::fabs(v);
-  for (double& v : a.biases) v = std::fabs(v);
-  RefImage absSrc = src;
-  for (double& v : absSrc.data) v = std::fabs(v);
-  ref::convolutionKernel(linear, a, placement, absSrc, r.magnitude);
-  return r;
-}
-
-double relativeTolerance(Fmt f) {
-  switch (f) {
-    case Fmt::Float32:
-      return 1e-5;
-    case Fmt::Float16:
-      return 2e-3;
-    default:
-      return 1e-2;
-  }
-}
-
-/// Per-value tolerance: rtol·(|e| + L·Σ|w·x|), plus half a unit of a unorm destination, where rtol
-/// is that of the coarser of the two formats and L bounds the neuron's slope. Values the reference
-/// did not write must keep the poison exactly.
-::testing::AssertionResult matches(const RefImage& actual, const Reference& ref, Fmt srcFormat, Fmt dstFormat,
-                                   double lipschitz = 1.0) {
-  const RefImage& e = ref.expected;
-  if (actual.data.size() != e.data.size()) return ::testing::AssertionFailure() << "shape mismatch";
-  const double rtol = std::max(relativeTolerance(srcFormat), relativeTolerance(dstFormat));
-  const bool unorm = dstFormat == Fmt::Unorm8 || dstFormat == Fmt::Unorm16;
-  const double unit = dstFormat == Fmt::Unorm8 ? 1.0 / 255 : dstFormat == Fmt::Unorm16 ? 1.0 / 65535 : 0.0;
-  size_t bad = 0, written = 0;
-  std::ostringstream msg;
-  for (size_t i = 0; i < actual.data.size(); ++i) {
-    const double a = actual.data[i], m = ref.magnitude.data[i];
-    double x = e.data[i];
-    const bool untouched = m == -1.0;  // (a NaN magnitude marks a written value read from a NaN)
-    bool ok;
-    if (untouched) {
-      ok = std::isnan(x) ? std::isnan(a) : a == x;
-    } else {
-      ++written;
-      if (unorm) x = std::isnan(x) ? 0.0 : std::clamp(x, 0.0, 1.0);
-      if (std::isnan(x))
-        ok = std::isnan(a);
-      else if (std::isinf(x))
-        ok = a == x;
-      else
-        ok = std::fabs(a - x) <= 0.51 * unit + rtol * (std::fabs(x) + lipschitz * m);
-    }
-    if (!ok) {
-      if (bad < 8) {
-        const int64_t c = int64_t(i) % actual.c, px = int64_t(i) / actual.c % actual.w;
-        const int64_t py = int64_t(i) / (actual.c * actual.w) % actual.h;
-        const int64_t n = int64_t(i) / (actual.c * actual.w * actual.h);
-        msg << "\n  n=" << n << " y=" << py << " x=" << px << " c=" << c << ": got " << a << ", expected "
-            << x << (untouched ? " (untouched)" : "");
-      }
-      ++bad;
-    }
-  }
-  if (bad)
-    return ::testing::AssertionFailure()
-           << bad << " of " << actual.data.size() << " values differ" << msg.str();
-  if (written == 0)
-    return ::testing::AssertionFailure() << "the reference wrote nothing: the case tests nothing";
-  return ::testing::AssertionSuccess();
+  auto run = [&](const NNNeuronDescriptor& neuron, const ref::ConvolutionWeights& weights, const RefImage& in,
+                 RefImage& out) {
+    CNNConvolutionDescriptor d = desc;
+    d.setFusedNeuronDescriptor(neuron);
+    ref::convolutionKernel(d, weights, placement, in, out);
+  };
+  return referenceOf(run, desc.fusedNeuronDescriptor(), w, src, poisoned);
 }
 
 struct Outcome {
@@ -248,7 +43,7 @@ struct Outcome {
 Outcome encodeAndReference(CNNConvolution& conv, const CNNConvolutionDescriptor& desc,
                            const ref::ConvolutionWeights& w, const RefImage& srcRef, const ImagePtr& src,
                            const ImagePtr& dst, bool plain) {
-  ForcePlain force(plain);
+  ForcePlainConvolution force(plain);
   Outcome out;
   const RefImage poisoned = poison(*dst);
   auto cb = queue()->commandBuffer();
@@ -270,7 +65,7 @@ void checkBothPaths(CNNConvolution& conv, const CNNConvolutionDescriptor& desc,
   const Fmt sf = src->featureChannelFormat(), df = dst->featureChannelFormat();
   Outcome fast = encodeAndReference(conv, desc, w, srcRef, src, dst, false);
   EXPECT_TRUE(matches(fast.actual, fast.ref, sf, df, lipschitz)) << "implementation " << fast.implementation;
-  if (expectFast && implementations().size() > 1) {
+  if (expectFast && hasConvolutionFastPath()) {
     EXPECT_NE(fast.implementation, plainImplementation()) << "the fast path did not take this case";
   }
   Outcome plain = encodeAndReference(conv, desc, w, srcRef, src, dst, true);
@@ -326,45 +121,6 @@ void runCase(const Case& k) {
       device(), ImageDescriptor::make(k.dstFormat, uint64_t(dw), uint64_t(dh), uint64_t(dc), uint64_t(dn)));
   checkBothPaths(*conv, d, expectedWeights(*source), srcRef, src, dst, k.lipschitz,
                  k.expectFast || (k.expectFastCpu && !onCuda()));
-}
-
-CNNConvolutionDescriptor conv(uint64_t kW, uint64_t kH, uint64_t ci, uint64_t co, uint64_t sX = 1,
-                              uint64_t sY = 1, uint64_t dX = 1, uint64_t dY = 1, uint64_t groups = 1) {
-  auto d = CNNConvolutionDescriptor::make(kW, kH, ci, co);
-  d.setStrideInPixelsX(sX);
-  d.setStrideInPixelsY(sY);
-  d.setDilationRateX(dX);
-  d.setDilationRateY(dY);
-  d.setGroups(groups);
-  return d;
-}
-
-std::string describe(const CNNConvolutionDescriptor& d) {
-  std::ostringstream s;
-  s << d.descriptorClassName() << " k=" << d.kernelWidth() << "x" << d.kernelHeight()
-    << " Ci=" << d.inputFeatureChannels() << " Co=" << d.outputFeatureChannels()
-    << " s=" << d.strideInPixelsX() << "x" << d.strideInPixelsY() << " d=" << d.dilationRateX() << "x"
-    << d.dilationRateY() << " g=" << d.groups() << " r=" << d.subPixelScaleFactor()
-    << " neuron=" << toString(d.fusedNeuronDescriptor().neuronType());
-  return s.str();
-}
-
-/// Expects `f` to throw InvalidArgument whose message contains every word of `words`.
-template <class F>
-void expectInvalid(F&& f, std::initializer_list<const char*> words) {
-  try {
-    f();
-    ADD_FAILURE() << "no InvalidArgument thrown (expected one naming " << *words.begin() << ")";
-  } catch (const InvalidArgument& e) {
-    for (const char* w : words) EXPECT_NE(std::string(e.what()).find(w), std::string::npos) << e.what();
-  }
-}
-
-void runAndWait(const std::function<void(CommandBufferPtr)>& encode) {
-  auto cb = queue()->commandBuffer();
-  encode(cb);
-  cb->commit();
-  cb->waitUntilCompleted();
 }
 
 // =============================================================================================
@@ -441,38 +197,6 @@ TEST(CNNConvolution, ResNetStemSevenBySevenStrideTwo) {
   k.h = 23;
   k.w = 21;
   runCase(k);
-}
-
-struct NeuronCase {
-  NNNeuronDescriptor neuron;
-  double lipschitz;
-};
-
-std::vector<NeuronCase> everyNeuron(uint64_t co) {
-  std::vector<float> slopes;
-  for (double v : randomValues(co, -0.5, 0.5)) slopes.push_back(float(v));
-  using T = CNNNeuronType;
-  return {
-      {NNNeuronDescriptor::make(T::None), 1},
-      {NNNeuronDescriptor::make(T::ReLU), 1},
-      {NNNeuronDescriptor::make(T::ReLU, 0.1f), 1},
-      {NNNeuronDescriptor::make(T::Linear, 2.0f, -0.5f), 2},
-      {NNNeuronDescriptor::make(T::Sigmoid), 1},
-      {NNNeuronDescriptor::make(T::HardSigmoid, 0.2f, 0.5f), 1},
-      {NNNeuronDescriptor::make(T::TanH, 1.5f, 0.7f), 1.1},
-      {NNNeuronDescriptor::make(T::Absolute), 1},
-      {NNNeuronDescriptor::make(T::SoftPlus, 1.0f, 1.5f), 1.5},
-      {NNNeuronDescriptor::make(T::SoftSign), 1},
-      {NNNeuronDescriptor::make(T::ELU, 0.7f), 1},
-      {NNNeuronDescriptor::makePReLU(std::make_shared<const std::vector<float>>(slopes)), 1},
-      {NNNeuronDescriptor::make(T::ReLUN, 0.1f, 0.4f), 1},
-      {NNNeuronDescriptor::make(T::Power, 0.1f, 2.0f, 1.5f), 1},
-      {NNNeuronDescriptor::make(T::Exponential, 0.5f, 0.0f, -1.0f), 20},
-      {NNNeuronDescriptor::make(T::Exponential, 0.3f, 0.1f, 2.0f), 20},
-      {NNNeuronDescriptor::make(T::Logarithm, 0.1f, 3.0f, -1.0f), 1},
-      {NNNeuronDescriptor::make(T::Logarithm, 0.1f, 3.0f, 10.0f), 1},
-      {NNNeuronDescriptor::make(T::GeLU), 1.2},
-  };
 }
 
 TEST(CNNConvolution, EveryFusedNeuron) {
@@ -877,7 +601,7 @@ TEST(CNNConvolution, EncodeBatchAndMultiImageSources) {
 TEST(CNNConvolution, FastPathIsUsedAndAgreesWithPlain) {
   // Mainstream shapes every fast path must take: symmetric "same"/"valid" placements, groups,
   // strides, dilation, bias, ReLU; float32 images (and float16 on CUDA).
-  if (implementations().size() < 2) GTEST_SKIP() << "this build has no fast convolution path on this device";
+  if (!hasConvolutionFastPath()) GTEST_SKIP() << "this build has no fast convolution path on this device";
   struct S {
     uint64_t k, ci, co, s, dil, g;
     int64_t offset;

@@ -86,6 +86,25 @@ class CNNKernel : public Kernel {
                             Offset& offset) const;
   /// Enqueue the computation; the problem is validated and resolved to views.
   virtual void encodeProblem(CommandBuffer& commandBuffer, const detail::UnaryProblem& problem) = 0;
+  /// Where an encode reads the source: x, y = source position of the clip origin, z = first source
+  /// image. `offset` except for kernels that take it from another property (NNReduceUnary's
+  /// clipRectSource); may reject `source` with InvalidArgument.
+  virtual Offset sourceOffset(const Image& source) const {
+    (void)source;
+    return offset_;
+  }
+  /// Channels written into `destination` for `cRead` channels read, for kernels whose output channel
+  /// count depends on the destination (NNSlice, NNReshape). Default destinationFeatureChannels(cRead).
+  virtual uint64_t destinationFeatureChannelsWritten(uint64_t cRead, const Image& destination) const {
+    (void)destination;
+    return destinationFeatureChannels(cRead);
+  }
+  /// True for the kernels whose sourceFeatureChannelOffset MPS allows to be any value (NNSlice, NNPad),
+  /// so that strict validation does not ask for a multiple of 4 (spec 00 §4.1).
+  virtual bool acceptsAnySourceFeatureChannelOffset() const { return false; }
+  /// The clip rectangle of the auto-allocating encodes: clipRect, except for kernels that place their
+  /// result differently in a new image (NNSlice: the clip's size at the new image's origin).
+  virtual IntRegion autoModeClipRect() const { return clipRect_; }
   /// Throws unless edgeMode is Zero or Clamp.
   void requireZeroOrClampEdge() const;
   /// Called once at the end of every successful manual encode / encodeBatch call, after all of its
@@ -105,8 +124,13 @@ class CNNKernel : public Kernel {
   ImageAllocatorPtr allocator_;
 
  private:
-  detail::UnaryProblem resolve(CommandBuffer& commandBuffer, const ImagePtr& source, const ImagePtr& destination);
+  detail::UnaryProblem resolve(CommandBuffer& commandBuffer, const ImagePtr& source, const ImagePtr& destination,
+                               const IntRegion& clip);
   void commitProblem(CommandBuffer& commandBuffer, const ImagePtr& source, const detail::UnaryProblem& problem);
+  void encodeWithClipRect(CommandBufferPtr commandBuffer, const ImagePtr& source, const ImagePtr& destination,
+                          const IntRegion& clip);
+  void encodeBatchWithClipRect(CommandBufferPtr commandBuffer, const ImageBatch& sources,
+                               const ImageBatch& destinations, const IntRegion& clip);
 };
 
 /// Two source images → one destination image (MPSCNNBinaryKernel). Each source has its own offset,
@@ -172,6 +196,17 @@ class CNNBinaryKernel : public Kernel {
   }
   virtual void validateImages(const Image& primary, const Image& secondary, const Image& destination) const;
   virtual void encodeProblem(CommandBuffer& commandBuffer, const detail::BinaryProblem& problem) = 0;
+  /// Where an encode reads each source (x, y of the clip origin, z = first image): primaryOffset /
+  /// secondaryOffset except for kernels that take it from other properties (NNReduceBinary's source
+  /// clip rectangles); may reject the image with InvalidArgument.
+  virtual Offset primarySourceOffset(const Image& primary) const {
+    (void)primary;
+    return primaryOffset_;
+  }
+  virtual Offset secondarySourceOffset(const Image& secondary) const {
+    (void)secondary;
+    return secondaryOffset_;
+  }
 
   Offset primaryOffset_{}, secondaryOffset_{};
   IntRegion clipRect_ = RectNoClip;

@@ -1,6 +1,9 @@
 // CPU convolutions: oneDNN in float32 (any offset, groups, stride, dilation, bias, sub-pixel; other
 // formats converted on the way in and out; Linear fused, other neurons in a pass over the result),
-// and a plain OpenMP loop for everything (Clamp edges reaching outside, windows entirely outside).
+// and a plain OpenMP loop for everything (Clamp edges reaching outside, windows entirely outside,
+// the zero-inserted sources of transposed convolutions). The list also holds the fully-connected
+// GEMM (fully_connected.cpp) and the transpose's deconvolution (convolution_transpose.cpp); the
+// helpers they share with this file are declared in convolution_cpu.h.
 #include <omp.h>
 
 #include <cstring>
@@ -13,6 +16,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #endif
 
+#include "cpu/convolution_cpu.h"
 #include "kernels/convolution_impl.h"
 #include "mpsnn/error.h"
 
@@ -43,14 +47,15 @@ void plainRun(const ConvolutionProblem& p, QueueContext&) {
       const int64_t n = cell / (Ho * Wo), Y = cell / Wo % Ho, X = cell % Wo;
       const int64_t x0 = p.io.offsetX + X * p.strideX - halfW, y0 = p.io.offsetY + Y * p.strideY - halfH;
       for (int64_t g = 0; g < G; ++g) {
-        // Gather group g's window, [ky][kx][i], with the edge mode applied.
+        // Gather group g's window, [ky][kx][i], with the edge mode applied (and, for a transpose,
+        // the inserted zeros).
         for (int64_t ky = 0; ky < kH; ++ky) {
           int64_t sy = y0 + ky * p.dilationY;
-          const bool rowInside = resolveEdge(sy, s.h, p.io.edgeMode);
+          const bool rowInside = resolveInsertedTap(sy, s.h, p.zeroInsertY, p.io.edgeMode);
           for (int64_t kx = 0; kx < kW; ++kx) {
             int64_t sx = x0 + kx * p.dilationX;
             float* dst = patch.data() + (ky * kW + kx) * Cig;
-            if (!(rowInside && resolveEdge(sx, s.w, p.io.edgeMode))) {
+            if (!(rowInside && resolveInsertedTap(sx, s.w, p.zeroInsertX, p.io.edgeMode))) {
               std::fill_n(dst, Cig, 0.0f);
             } else if (float32) {
               std::memcpy(dst, static_cast<const float*>(in) + s.index(n, sy, sx, g * Cig),
@@ -83,11 +88,10 @@ void plainRun(const ConvolutionProblem& p, QueueContext&) {
   }
 }
 
-#if defined(MPSNN_HAVE_DNNL)
-// ---- oneDNN -----------------------------------------------------------------------------------
+}  // namespace
 
-/// Destination (x, y, c) ← conv output grid (dense NHWC float, n × Ho × Wo × Co, bias added):
-/// neuron, sub-pixel rearrangement (spec 01 §4.4) and conversion to the destination format.
+// ---- helpers shared with the fully-connected and transpose paths (convolution_cpu.h) ----------
+
 void storeFromGrid(const ConvolutionProblem& p, const float* grid) {
   const ImageView& d = p.io.dst;
   const int64_t Ho = p.outputHeight(), Wo = p.outputWidth(), Co = p.outputChannels, r = p.subPixel;
@@ -107,12 +111,76 @@ void storeFromGrid(const ConvolutionProblem& p, const float* grid) {
   }
 }
 
-/// True when an n × h × w × c view with these strides is laid out exactly as dense NHWC.
 bool packed(int64_t n, int64_t h, int64_t w, int64_t c, int64_t pixelStride, int64_t rowStride,
             int64_t imageStride) {
   return (w == 1 || pixelStride == c) && (h == 1 || rowStride == w * c) &&
          (n == 1 || imageStride == h * w * c);
 }
+
+const float* denseSourceWindow(const ImageView& s, int64_t y0, int64_t x0, int64_t n, int64_t h, int64_t w,
+                               int64_t c, std::unique_ptr<float[]>& copy) {
+  const int64_t windowStart = s.index(0, y0, x0, 0);
+  const bool float32 = s.format == ImageFeatureChannelFormat::Float32;
+  if (float32 && packed(n, h, w, c, s.pixelStride, s.rowStride, s.imageStride))
+    return static_cast<const float*>(s.data()) + windowStart;
+  copy.reset(new float[size_t(n * h * w * c)]);  // uninitialized: every value is written below
+  const void* base = s.data();
+  float* out0 = copy.get();
+#pragma omp parallel for schedule(static) if (n * h * w * c > 32768)
+  for (int64_t row = 0; row < n * h; ++row) {
+    const int64_t in = row / h, y = row % h;
+    for (int64_t x = 0; x < w; ++x) {
+      float* out = out0 + (row * w + x) * c;
+      const int64_t at = windowStart + s.index(in, y, x, 0);
+      if (float32) {
+        std::memcpy(out, static_cast<const float*>(base) + at, size_t(c) * sizeof(float));
+      } else {
+        for (int64_t ch = 0; ch < c; ++ch) out[ch] = loadAsFloat(base, at + ch, s.format);
+      }
+    }
+  }
+  return copy.get();
+}
+
+void neuronInPlace(const NeuronParams& neuron, float* data, int64_t pixels, int64_t channels) {
+  if (neuron.type == CNNNeuronType::None) return;
+  dispatchNeuronType(neuron.type, [&]<CNNNeuronType T>() {
+#pragma omp parallel for schedule(static) if (pixels * channels > 32768)
+    for (int64_t px = 0; px < pixels; ++px) {
+      float* v = data + px * channels;
+      for (int64_t c = 0; c < channels; ++c) v[c] = applyNeuronAs(T, neuron, v[c], c);
+    }
+  });
+}
+
+#if defined(MPSNN_HAVE_DNNL)
+const dnnl::engine& cpuEngine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+#endif
+
+void cpuConvolutionPlain(const ConvolutionProblem& p, QueueContext& ctx) { plainRun(p, ctx); }
+
+void cpuTransferWeights(const WeightTransferProblem& p, QueueContext&) {
+  const int64_t perOutput = p.rows * p.columns * p.inner;
+#pragma omp parallel for schedule(static) if (p.outputs * perOutput > 65536)
+  for (int64_t o = 0; o < p.outputs; ++o) {
+    for (int64_t r = 0; r < p.rows; ++r)
+      for (int64_t c = 0; c < p.columns; ++c) {
+        const float* from = p.source + o * perOutput + (r * p.columns + c) * p.inner;
+        float* to = p.destination + o * perOutput +
+                    (p.swapRowsAndColumns ? c * p.rows + r : r * p.columns + c) * p.inner;
+        for (int64_t i = 0; i < p.inner; ++i)
+          to[i] = p.roundToHalf ? halfToFloat(floatToHalf(from[i])) : from[i];
+      }
+  }
+}
+
+namespace {
+
+#if defined(MPSNN_HAVE_DNNL)
+// ---- oneDNN -----------------------------------------------------------------------------------
 
 struct DnnlPlan {
   bool ok = false;
@@ -125,6 +193,7 @@ struct DnnlPlan {
 
 DnnlPlan planDnnl(const ConvolutionProblem& p) {
   DnnlPlan plan;
+  if (p.zeroInserted()) return plan;  // a transpose: the deconvolution path takes it
   const ImageView& s = p.io.src;
   const ImageView& d = p.io.dst;
   plan.x = mapAxis(s.w, p.io.offsetX, p.outputWidth(), p.kernelWidth, p.strideX, p.dilationX);
@@ -160,11 +229,6 @@ DnnlPlan planDnnl(const ConvolutionProblem& p) {
 }
 
 bool dnnlSupports(const ConvolutionProblem& p) { return planDnnl(p).ok; }
-
-const dnnl::engine& cpuEngine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
 
 /// A primitive for one shape, with the weights already in its preferred layout.
 struct DnnlConvolution {
@@ -280,31 +344,10 @@ void dnnlRun(const ConvolutionProblem& p, QueueContext& ctx) {
   const ImageView& s = p.io.src;
   const ImageView& d = p.io.dst;
   const int64_t n = d.n, Ci = p.inputChannels, h = plan.y.size, w = plan.x.size;
-  // The narrowed source window, used in place when it is dense NHWC, else copied densely.
   // The narrowed source window, used in place when it is dense float32 NHWC, else copied densely
   // as float32 (other formats are converted on the way).
-  const int64_t windowStart = s.index(0, plan.y.start, plan.x.start, 0);
-  const float* srcWindow = static_cast<const float*>(s.data()) + windowStart;
-  std::unique_ptr<float[]> srcCopy;  // uninitialized: every value is written before use
-  const bool float32 = s.format == ImageFeatureChannelFormat::Float32;
-  if (!float32 || !packed(n, h, w, Ci, s.pixelStride, s.rowStride, s.imageStride)) {
-    srcCopy.reset(new float[size_t(n * h * w * Ci)]);
-    const void* base = s.data();
-#pragma omp parallel for schedule(static) if (n * h * w * Ci > 32768)
-    for (int64_t row = 0; row < n * h; ++row) {
-      const int64_t in = row / h, y = row % h;
-      for (int64_t x = 0; x < w; ++x) {
-        float* out = srcCopy.get() + (row * w + x) * Ci;
-        const int64_t at = windowStart + s.index(in, y, x, 0);
-        if (float32) {
-          std::memcpy(out, static_cast<const float*>(base) + at, size_t(Ci) * sizeof(float));
-        } else {
-          for (int64_t c = 0; c < Ci; ++c) out[c] = loadAsFloat(base, at + c, s.format);
-        }
-      }
-    }
-    srcWindow = srcCopy.get();
-  }
+  std::unique_ptr<float[]> srcCopy;
+  const float* srcWindow = denseSourceWindow(s, plan.y.start, plan.x.start, n, h, w, Ci, srcCopy);
   std::unique_ptr<float[]> grid;
   float* dstData = static_cast<float*>(d.data());
   if (!plan.direct) {
@@ -330,16 +373,9 @@ void dnnlRun(const ConvolutionProblem& p, QueueContext& ctx) {
   }
   if (!plan.direct) {
     storeFromGrid(p, grid.get());
-  } else if (!plan.postOp && p.neuron.type != CNNNeuronType::None) {
+  } else if (!plan.postOp) {
     // A neuron oneDNN's eltwise does not reproduce exactly: a separate pass over the dense result.
-    const int64_t pixels = d.n * d.h * d.w, C = d.c;
-    dispatchNeuronType(p.neuron.type, [&]<CNNNeuronType T>() {
-#pragma omp parallel for schedule(static) if (pixels * C > 32768)
-      for (int64_t px = 0; px < pixels; ++px) {
-        float* v = dstData + px * C;
-        for (int64_t c = 0; c < C; ++c) v[c] = applyNeuronAs(T, p.neuron, v[c], c);
-      }
-    });
+    neuronInPlace(p.neuron, dstData, d.n * d.h * d.w, d.c);
   }
 }
 #endif  // MPSNN_HAVE_DNNL
@@ -348,7 +384,9 @@ void dnnlRun(const ConvolutionProblem& p, QueueContext& ctx) {
 
 ImplementationList<ConvolutionProblem>& cpuConvolutionImplementations() {
   static ImplementationList<ConvolutionProblem> list = {
+    cpuFullyConnectedGemm(),
 #if defined(MPSNN_HAVE_DNNL)
+    cpuConvolutionTransposeDeconvolution(),
     {"cpu:onednn", dnnlSupports, dnnlRun},
 #endif
     {"cpu:plain", plainSupports, plainRun},

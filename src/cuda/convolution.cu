@@ -1,30 +1,28 @@
 // CUDA convolutions: cuDNN (legacy forward API) for float32/float16 sources where MPS's placement
 // maps onto symmetric padding, with a fused bias/neuron/sub-pixel/format epilogue of our own; and
-// a plain kernel (one thread per output value) for everything.
+// a plain kernel (one thread per output value) for everything, transposes' zero-inserted sources
+// included. The list also holds the fully-connected GEMM (fully_connected.cu) and the transpose's
+// backward-data path (convolution_transpose.cu); the helpers they share with this file are
+// declared in convolution_cuda.h.
 #include <atomic>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "cuda/context.h"
+#include "cuda/convolution_cuda.h"
+#include "cuda/launch.h"
 #include "kernels/convolution_impl.h"
 
 namespace mpsnn::detail {
 namespace {
-
-constexpr int kThreads = 256;
-
-unsigned blocksFor(int64_t work) {
-  int64_t blocks = (work + kThreads - 1) / kThreads;
-  return unsigned(blocks < 1 ? 1 : (blocks > 65535 * 8 ? 65535 * 8 : blocks));
-}
 
 /// Everything the device kernels need, as plain data.
 struct ConvParams {
   RawView src, dst;
   int64_t offsetX, offsetY;
   ImageEdgeMode edge;
-  int64_t kW, kH, sX, sY, dX, dY, Cig, Cog, Co, r, Ho, Wo, halfW, halfH;
+  int64_t kW, kH, sX, sY, dX, dY, Cig, Cog, Co, r, Ho, Wo, halfW, halfH, insertX, insertY;
   const float* weights;
   const float* biases;
   NeuronParams neuron;
@@ -50,6 +48,8 @@ ConvParams paramsOf(const ConvolutionProblem& p) {
           p.outputWidth(),
           p.dilatedWidth() / 2,
           p.dilatedHeight() / 2,
+          p.zeroInsertX,
+          p.zeroInsertY,
           p.weights,
           p.biases,
           p.neuron};
@@ -80,10 +80,10 @@ __global__ void convolutionPlainKernel(ConvParams p) {
     float acc = 0.0f;
     for (int64_t ky = 0; ky < p.kH; ++ky) {
       int64_t sy = p.offsetY + Y * p.sY - p.halfH + ky * p.dY;
-      if (!resolveEdge(sy, p.src.h, p.edge)) continue;
+      if (!resolveInsertedTap(sy, p.src.h, p.insertY, p.edge)) continue;
       for (int64_t kx = 0; kx < p.kW; ++kx) {
         int64_t sx = p.offsetX + X * p.sX - p.halfW + kx * p.dX;
-        if (!resolveEdge(sx, p.src.w, p.edge)) continue;
+        if (!resolveInsertedTap(sx, p.src.w, p.insertX, p.edge)) continue;
         const int64_t at = p.src.index(n, sy, sx, g * p.Cig);
         const float* wk = w + (ky * p.kW + kx) * p.Cig;
         for (int64_t ci = 0; ci < p.Cig; ++ci) acc += wk[ci] * p.src.load(at + ci);
@@ -100,7 +100,7 @@ void plainRun(const ConvolutionProblem& p, QueueContext& ctx) {
   auto& cuda = cudaContext(ctx);
   MPSNN_CUDA_CHECK(cudaSetDevice(cuda.ordinal()));
   const int64_t total = p.io.dst.n * p.outputHeight() * p.outputWidth() * p.outputChannels;
-  convolutionPlainKernel<<<blocksFor(total), kThreads, 0, cuda.stream()>>>(paramsOf(p));
+  convolutionPlainKernel<<<gridBlocks(total), kThreadsPerBlock, 0, cuda.stream()>>>(paramsOf(p));
   MPSNN_CUDA_LAUNCH_CHECK();
 }
 
@@ -140,13 +140,9 @@ bool planAxis(int64_t extent, int64_t offset, int64_t outputs, int64_t kernel, i
   return gridSize >= outputs;
 }
 
-bool packedView(int64_t n, int64_t h, int64_t w, int64_t c, const ImageView& v) {
-  return (w == 1 || v.pixelStride == c) && (h == 1 || v.rowStride == w * c) &&
-         (n == 1 || v.imageStride == h * w * c);
-}
-
 CudnnPlan planCudnn(const ConvolutionProblem& p) {
   CudnnPlan plan;
+  if (p.zeroInserted()) return plan;  // a transpose: the backward-data path takes it
   const ImageView& s = p.io.src;
   if (s.format != ImageFeatureChannelFormat::Float32 && s.format != ImageFeatureChannelFormat::Float16)
     return plan;
@@ -237,17 +233,6 @@ __global__ void biasNeuronInPlaceKernel(T* __restrict__ data, I count, I Co, con
   }
 }
 
-template <class Handle, cudnnStatus_t (*Destroy)(Handle)>
-struct CudnnDescriptor {
-  Handle h = nullptr;
-  ~CudnnDescriptor() {
-    if (h) Destroy(h);
-  }
-};
-using TensorDesc = CudnnDescriptor<cudnnTensorDescriptor_t, cudnnDestroyTensorDescriptor>;
-using FilterDesc = CudnnDescriptor<cudnnFilterDescriptor_t, cudnnDestroyFilterDescriptor>;
-using ConvDesc = CudnnDescriptor<cudnnConvolutionDescriptor_t, cudnnDestroyConvolutionDescriptor>;
-
 /// The candidate algorithms of one shape, in cuDNN's order of preference, and the one that ran.
 struct CudnnAlgorithms {
   std::vector<cudnnConvolutionFwdAlgoPerf_t> candidates;
@@ -260,21 +245,12 @@ struct HalfWeights {
   StoragePtr storage;
 };
 
-/// float32 means float32: without the TF32 opt-in only FMA kernels may run (DESIGN §3). float16
-/// data may use tensor cores (they accumulate in float32).
-cudnnMathType_t mathTypeFor(bool half, bool allowTF32) {
-  if (half) return CUDNN_TENSOR_OP_MATH;
-  return allowTF32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
-}
-
 bool acceptable(const cudnnConvolutionFwdAlgoPerf_t& perf, bool half) {
   if (perf.status != CUDNN_STATUS_SUCCESS) return false;
   // ALLOW_CONVERSION lets cuDNN compute float32 data in float16: never for float32 images.
   if (!half && perf.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return false;
   return perf.memory <= (size_t(1) << 30);  // keep the workspace bounded
 }
-
-size_t alignUp(size_t v) { return (v + 255) / 256 * 256; }
 
 void cudnnRun(const ConvolutionProblem& p, QueueContext& ctx) {
   auto& cuda = cudaContext(ctx);
@@ -315,21 +291,8 @@ void cudnnRun(const ConvolutionProblem& p, QueueContext& ctx) {
   if (on != n || oc != Co || oh != plan.gridH || ow != plan.gridW) return plainRun(p, ctx);  // not expected
   MPSNN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y.h, CUDNN_TENSOR_NHWC, type, on, oc, oh, ow));
 
-  const float* weights = p.weights;
-  if (plan.half) {
-    auto halfWeights = p.cache->getOrCreate<HalfWeights>("cudnn:half-weights", [&] {
-      auto hw = std::make_shared<HalfWeights>();
-      const int64_t count = p.weightCount();
-      hw->storage = std::make_shared<Storage>(s.storage->device(), size_t(count) * 2);
-      weightsToHalfKernel<<<blocksFor(count), kThreads, 0, cuda.stream()>>>(
-          p.weights, static_cast<uint16_t*>(hw->storage->data()), count);
-      MPSNN_CUDA_LAUNCH_CHECK();
-      // Other queues may use the copy at once: finish it before publishing.
-      MPSNN_CUDA_CHECK(cudaStreamSynchronize(cuda.stream()));
-      return hw;
-    });
-    weights = static_cast<const float*>(halfWeights->storage->data());  // reinterpreted as half by cuDNN
-  }
+  const void* weights = p.weights;
+  if (plan.half) weights = cudaHalfWeights(p, cuda);  // cuDNN reads them as half
 
   const uintptr_t sourceAddress = reinterpret_cast<uintptr_t>(
       static_cast<const char*>(s.data()) + s.index(0, plan.startY, plan.startX, 0) * int64_t(elem));
@@ -391,16 +354,7 @@ void cudnnRun(const ConvolutionProblem& p, QueueContext& ctx) {
   void* workspace = scratch + sourceBytes + gridBytes;
   const void* source = reinterpret_cast<const void*>(sourceAddress);
   if (plan.copySource) {
-    const int64_t total = n * plan.height * plan.width * Ci;
-    if (plan.half)
-      gatherWindowKernel<uint16_t><<<blocksFor(total), kThreads, 0, cuda.stream()>>>(
-          static_cast<const uint16_t*>(source), s.pixelStride, s.rowStride, s.imageStride,
-          reinterpret_cast<uint16_t*>(scratch), n, plan.height, plan.width, Ci);
-    else
-      gatherWindowKernel<float><<<blocksFor(total), kThreads, 0, cuda.stream()>>>(
-          static_cast<const float*>(source), s.pixelStride, s.rowStride, s.imageStride,
-          reinterpret_cast<float*>(scratch), n, plan.height, plan.width, Ci);
-    MPSNN_CUDA_LAUNCH_CHECK();
+    cudaGatherWindow(s, plan.startY, plan.startX, n, plan.height, plan.width, Ci, scratch, cuda.stream());
     source = scratch;
   }
 
@@ -422,40 +376,130 @@ void cudnnRun(const ConvolutionProblem& p, QueueContext& ctx) {
   }
   if (!done) return plainRun(p, ctx);
 
-  // Bias, neuron, sub-pixel rearrangement and format conversion; 32-bit indices when they fit.
-  const int64_t total = p.io.dst.n * p.io.dst.h * p.io.dst.w * p.io.dst.c;
-  const bool narrow = total < (int64_t(1) << 31) && gridCount < (int64_t(1) << 31);
-  auto epilogue = [&]<class T>(T* g) {
-    if (plan.direct) {
-      if (!p.biases && p.neuron.type == CNNNeuronType::None) return;
-      if (narrow)
-        biasNeuronInPlaceKernel<T, int32_t><<<blocksFor(total), kThreads, 0, cuda.stream()>>>(
-            g, int32_t(total), int32_t(Co), p.biases, p.neuron);
-      else
-        biasNeuronInPlaceKernel<T, int64_t>
-            <<<blocksFor(total), kThreads, 0, cuda.stream()>>>(g, total, Co, p.biases, p.neuron);
-    } else {
-      const ConvParams params = paramsOf(p);
-      if (narrow && p.subPixel == 1)
-        epilogueKernel<T, int32_t, false>
-            <<<blocksFor(total), kThreads, 0, cuda.stream()>>>(g, oh, ow, params);
-      else if (narrow)
-        epilogueKernel<T, int32_t, true><<<blocksFor(total), kThreads, 0, cuda.stream()>>>(g, oh, ow, params);
-      else
-        epilogueKernel<T, int64_t, true><<<blocksFor(total), kThreads, 0, cuda.stream()>>>(g, oh, ow, params);
-    }
-    MPSNN_CUDA_LAUNCH_CHECK();
-  };
-  if (plan.half)
-    epilogue(static_cast<uint16_t*>(grid));
+  // Bias, neuron, sub-pixel rearrangement and format conversion.
+  if (plan.direct)
+    cudaBiasNeuronInPlace(p, grid, plan.half, cuda.stream());
   else
-    epilogue(static_cast<float*>(grid));
+    cudaGridEpilogue(p, grid, plan.half, oh, ow, cuda.stream());
+}
+
+__global__ void transferWeightsKernel(WeightTransferProblem p) {
+  const int64_t perOutput = p.rows * p.columns * p.inner, total = p.outputs * perOutput;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t k = i % p.inner, c = i / p.inner % p.columns, r = i / (p.inner * p.columns) % p.rows,
+                  o = i / perOutput;
+    const int64_t to =
+        o * perOutput + (p.swapRowsAndColumns ? c * p.rows + r : r * p.columns + c) * p.inner + k;
+    const float v = p.source[i];
+    p.destination[to] = p.roundToHalf ? halfToFloat(floatToHalf(v)) : v;
+  }
 }
 
 }  // namespace
 
+// ---- helpers shared with the fully-connected and transpose paths (convolution_cuda.h) ---------
+
+cudnnMathType_t mathTypeFor(bool half, bool allowTF32) {
+  if (half) return CUDNN_TENSOR_OP_MATH;
+  return allowTF32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH;
+}
+
+void cudaConvolutionPlain(const ConvolutionProblem& p, QueueContext& ctx) { plainRun(p, ctx); }
+
+bool packedView(int64_t n, int64_t h, int64_t w, int64_t c, const ImageView& v) {
+  return (w == 1 || v.pixelStride == c) && (h == 1 || v.rowStride == w * c) &&
+         (n == 1 || v.imageStride == h * w * c);
+}
+
+size_t alignUp(size_t v) { return (v + 255) / 256 * 256; }
+
+const uint16_t* cudaHalfWeights(const ConvolutionProblem& p, CudaQueueContext& cuda) {
+  auto halfWeights = p.cache->getOrCreate<HalfWeights>("cuda:half-weights", [&] {
+    auto hw = std::make_shared<HalfWeights>();
+    const int64_t count = p.weightCount();
+    hw->storage = std::make_shared<Storage>(p.io.src.storage->device(), size_t(count) * 2);
+    weightsToHalfKernel<<<gridBlocks(count), kThreadsPerBlock, 0, cuda.stream()>>>(
+        p.weights, static_cast<uint16_t*>(hw->storage->data()), count);
+    MPSNN_CUDA_LAUNCH_CHECK();
+    // Other queues may use the copy at once: finish it before publishing.
+    MPSNN_CUDA_CHECK(cudaStreamSynchronize(cuda.stream()));
+    return hw;
+  });
+  return static_cast<const uint16_t*>(halfWeights->storage->data());
+}
+
+void cudaGatherWindow(const ImageView& s, int64_t y0, int64_t x0, int64_t n, int64_t h, int64_t w, int64_t c,
+                      void* destination, cudaStream_t stream) {
+  const int64_t total = n * h * w * c;
+  const int64_t start = s.index(0, y0, x0, 0);
+  if (s.format == ImageFeatureChannelFormat::Float16)
+    gatherWindowKernel<uint16_t><<<gridBlocks(total), kThreadsPerBlock, 0, stream>>>(
+        static_cast<const uint16_t*>(s.data()) + start, s.pixelStride, s.rowStride, s.imageStride,
+        static_cast<uint16_t*>(destination), n, h, w, c);
+  else
+    gatherWindowKernel<float><<<gridBlocks(total), kThreadsPerBlock, 0, stream>>>(
+        static_cast<const float*>(s.data()) + start, s.pixelStride, s.rowStride, s.imageStride,
+        static_cast<float*>(destination), n, h, w, c);
+  MPSNN_CUDA_LAUNCH_CHECK();
+}
+
+void cudaGridEpilogue(const ConvolutionProblem& p, const void* grid, bool half, int64_t gridH, int64_t gridW,
+                      cudaStream_t stream) {
+  // 32-bit indices when they fit.
+  const int64_t total = p.io.dst.n * p.io.dst.h * p.io.dst.w * p.io.dst.c;
+  const int64_t gridCount = p.io.dst.n * gridH * gridW * p.outputChannels;
+  const bool narrow = total < (int64_t(1) << 31) && gridCount < (int64_t(1) << 31);
+  const ConvParams params = paramsOf(p);
+  auto launch = [&]<class T>(const T* g) {
+    if (narrow && p.subPixel == 1)
+      epilogueKernel<T, int32_t, false>
+          <<<gridBlocks(total), kThreadsPerBlock, 0, stream>>>(g, int32_t(gridH), int32_t(gridW), params);
+    else if (narrow)
+      epilogueKernel<T, int32_t, true>
+          <<<gridBlocks(total), kThreadsPerBlock, 0, stream>>>(g, int32_t(gridH), int32_t(gridW), params);
+    else
+      epilogueKernel<T, int64_t, true>
+          <<<gridBlocks(total), kThreadsPerBlock, 0, stream>>>(g, gridH, gridW, params);
+    MPSNN_CUDA_LAUNCH_CHECK();
+  };
+  if (half)
+    launch(static_cast<const uint16_t*>(grid));
+  else
+    launch(static_cast<const float*>(grid));
+}
+
+void cudaBiasNeuronInPlace(const ConvolutionProblem& p, void* data, bool half, cudaStream_t stream) {
+  if (!p.biases && p.neuron.type == CNNNeuronType::None) return;
+  const int64_t total = p.io.dst.n * p.io.dst.h * p.io.dst.w * p.io.dst.c, Co = p.outputChannels;
+  auto launch = [&]<class T>(T* g) {
+    if (total < (int64_t(1) << 31))
+      biasNeuronInPlaceKernel<T, int32_t><<<gridBlocks(total), kThreadsPerBlock, 0, stream>>>(
+          g, int32_t(total), int32_t(Co), p.biases, p.neuron);
+    else
+      biasNeuronInPlaceKernel<T, int64_t>
+          <<<gridBlocks(total), kThreadsPerBlock, 0, stream>>>(g, total, Co, p.biases, p.neuron);
+    MPSNN_CUDA_LAUNCH_CHECK();
+  };
+  if (half)
+    launch(static_cast<uint16_t*>(data));
+  else
+    launch(static_cast<float*>(data));
+}
+
+void cudaTransferWeights(const WeightTransferProblem& p, QueueContext& ctx) {
+  auto& cuda = cudaContext(ctx);
+  MPSNN_CUDA_CHECK(cudaSetDevice(cuda.ordinal()));
+  const int64_t total = p.outputs * p.rows * p.columns * p.inner;
+  if (total == 0) return;
+  transferWeightsKernel<<<gridBlocks(total), kThreadsPerBlock, 0, cuda.stream()>>>(p);
+  MPSNN_CUDA_LAUNCH_CHECK();
+}
+
 ImplementationList<ConvolutionProblem>& cudaConvolutionImplementations() {
   static ImplementationList<ConvolutionProblem> list = {
+      cudaFullyConnectedGemm(),
+      cudaConvolutionTransposeDeconvolution(),
       {"cuda:cudnn", cudnnSupports, cudnnRun},
       {"cuda:plain", plainSupports, plainRun},
   };

@@ -42,13 +42,21 @@ class ConvolutionCache {
 /// (x, y, c) takes conv output (x/r, y/r, (Co/r²)·(r·(y%r) + x%r) + c) (§4.4); otherwise the grid is
 /// the destination view and channel o goes to destination channel o. Depthwise convolutions arrive
 /// as grouped ones with groups = Ci (§4.5: W[o][ky][kx] is OHWI with Ci/groups = 1).
+///
+/// Convolution transpose (§6.1) is the same problem over the zero-inserted source Z: with
+/// zeroInsertX = s > 1 the taps index Z, of width Zw = (src.w − 1)·s + 1, where Z(s·u) = src(u) and
+/// every other Z pixel is 0; edge modes apply to Z's extent (Clamp clamps into [0, Zw − 1], which
+/// always lands on a source pixel). offsetX is then the total centre offset in Z (offset·s +
+/// kernelOffset) and strideX is 1. A fully-connected layer (§5) is the case kernel = source size,
+/// offset = (kW/2, kH/2) and a 1 × 1 grid.
 struct ConvolutionProblem {
   UnaryProblem io;  // io.src.c may exceed inputChannels: only the first inputChannels are read
   int64_t kernelWidth = 1, kernelHeight = 1, strideX = 1, strideY = 1, dilationX = 1, dilationY = 1;
   int64_t groups = 1, inputChannels = 1, outputChannels = 1, subPixel = 1;
-  NeuronParams neuron;             // prelu: Co slopes in device memory
-  const float* weights = nullptr;  // device memory, OHWI: [Co][kH][kW][Ci/groups]
-  const float* biases = nullptr;   // device memory, Co values, or null
+  int64_t zeroInsertX = 1, zeroInsertY = 1;  // transpose: zeros inserted between source pixels
+  NeuronParams neuron;                       // prelu: Co slopes in device memory
+  const float* weights = nullptr;            // device memory, OHWI: [Co][kH][kW][Ci/groups]
+  const float* biases = nullptr;             // device memory, Co values, or null
   bool allowTF32 = false;
   ConvolutionCache* cache = nullptr;  // kept alive by the work item
 
@@ -62,7 +70,28 @@ struct ConvolutionProblem {
   int64_t weightCount() const {
     return outputChannels * kernelHeight * kernelWidth * inputChannelsPerGroup();
   }
+  /// Extent of the image the taps index: the source, or the zero-inserted source of a transpose.
+  int64_t tapWidth() const { return (io.src.w - 1) * zeroInsertX + 1; }
+  int64_t tapHeight() const { return (io.src.h - 1) * zeroInsertY + 1; }
+  bool zeroInserted() const { return zeroInsertX > 1 || zeroInsertY > 1; }
+  /// True when the window of the single output covers exactly the whole source (fully connected).
+  bool wholeSourceWindow() const {
+    return !zeroInserted() && subPixel == 1 && dilationX == 1 && dilationY == 1 && kernelWidth == io.src.w &&
+           kernelHeight == io.src.h && io.offsetX == kernelWidth / 2 && io.offsetY == kernelHeight / 2 &&
+           io.dst.w == 1 && io.dst.h == 1;
+  }
 };
+
+/// Resolves tap coordinate `p` of one axis of a (possibly zero-inserted) source of `size` pixels:
+/// false when the tap reads 0 (outside with edge mode Zero, or an inserted zero); else `p` becomes
+/// the source pixel. `insert` = 1 is an ordinary source.
+MPSNN_HD bool resolveInsertedTap(int64_t& p, int64_t size, int64_t insert, ImageEdgeMode mode) {
+  if (!resolveEdge(p, (size - 1) * insert + 1, mode)) return false;
+  if (insert == 1) return true;
+  if (p % insert) return false;
+  p /= insert;
+  return true;
+}
 
 /// How one spatial axis of a convolution maps onto a library convolution with explicit padding:
 /// the source is narrowed to [start, start + size) and padded by padBegin / padEnd zeros, so that
@@ -95,6 +124,31 @@ inline AxisMapping mapAxis(int64_t extent, int64_t offset, int64_t outputs, int6
 ImplementationList<ConvolutionProblem>& cpuConvolutionImplementations();
 #if defined(MPSNN_HAVE_CUDA)
 ImplementationList<ConvolutionProblem>& cudaConvolutionImplementations();
+#endif
+/// The members of those lists that live with their class family: the fully-connected GEMM
+/// (src/cpu/fully_connected.cpp, src/cuda/fully_connected.cu: a whole-source window of a dense
+/// float view) and the transpose's deconvolution (src/cpu/convolution_transpose.cpp,
+/// src/cuda/convolution_transpose.cu: a zero-inserted source).
+Implementation<ConvolutionProblem> cpuFullyConnectedGemm();
+Implementation<ConvolutionProblem> cpuConvolutionTransposeDeconvolution();
+#if defined(MPSNN_HAVE_CUDA)
+Implementation<ConvolutionProblem> cudaFullyConnectedGemm();
+Implementation<ConvolutionProblem> cudaConvolutionTransposeDeconvolution();
+#endif
+
+/// A copy of float32 weights between two device buffers of one device (CNNConvolutionWeightsAndBiasesState
+/// export and reload), viewed as [outputs][rows][columns][inner]: with `swapRowsAndColumns` the
+/// destination is [outputs][columns][rows][inner] (a fully-connected layer's OWHI ↔ OHWI order);
+/// with `roundToHalf` every value is rounded to float16 (the kernel's weight precision).
+struct WeightTransferProblem {
+  const float* source = nullptr;
+  float* destination = nullptr;
+  int64_t outputs = 0, rows = 1, columns = 1, inner = 1;
+  bool swapRowsAndColumns = false, roundToHalf = false;
+};
+void cpuTransferWeights(const WeightTransferProblem& p, QueueContext& ctx);
+#if defined(MPSNN_HAVE_CUDA)
+void cudaTransferWeights(const WeightTransferProblem& p, QueueContext& ctx);
 #endif
 
 /// Test hooks (internal): force the last (plain) implementation of each list, overriding the

@@ -157,7 +157,8 @@ ImageDescriptor CNNKernel::destinationImageDescriptor(const ImageBatch& sourceIm
   return d;
 }
 
-UnaryProblem CNNKernel::resolve(CommandBuffer& cb, const ImagePtr& source, const ImagePtr& destination) {
+UnaryProblem CNNKernel::resolve(CommandBuffer& cb, const ImagePtr& source, const ImagePtr& destination,
+                               const IntRegion& clip) {
   const std::string who = className();
   if (cb.device() != device_) throw InvalidArgument(who + ": command buffer is on another device");
   if (cb.isCommitted()) throw InvalidArgument(who + ": command buffer is already committed");
@@ -181,7 +182,7 @@ UnaryProblem CNNKernel::resolve(CommandBuffer& cb, const ImagePtr& source, const
                             str(sourceFeatureChannelOffset_) + ", inputFeatureChannels = " + str(req));
     cRead = req;
   }
-  const uint64_t cOut = destinationFeatureChannels(cRead);
+  const uint64_t cOut = destinationFeatureChannelsWritten(cRead, *destination);
   if (destinationFeatureChannelOffset_ > cDst || cOut > cDst - destinationFeatureChannelOffset_)
     throw InvalidArgument(who + ": destination featureChannels = " + str(cDst) + " < destinationFeatureChannelOffset " +
                           str(destinationFeatureChannelOffset_) + " + " + str(cOut) + " output channels");
@@ -189,22 +190,23 @@ UnaryProblem CNNKernel::resolve(CommandBuffer& cb, const ImagePtr& source, const
     if (destinationFeatureChannelOffset_ % 4)
       throw InvalidArgument(who + ": destinationFeatureChannelOffset = " + str(destinationFeatureChannelOffset_) +
                             " is not a multiple of 4 (strict validation)");
-    if (sourceFeatureChannelOffset_ % 4)
+    if (sourceFeatureChannelOffset_ % 4 && !acceptsAnySourceFeatureChannelOffset())
       throw InvalidArgument(who + ": sourceFeatureChannelOffset = " + str(sourceFeatureChannelOffset_) +
                             " is not a multiple of 4 (strict validation)");
   }
-  Window win = effectiveClip(who, clipRect_, *destination, {{source.get(), offset_.z}});
+  const Offset off = sourceOffset(*source);
+  Window win = effectiveClip(who, clip, *destination, {{source.get(), off.z}});
   validateImages(*source, *destination);
 
   UnaryProblem p;
   ImageView s = ImageAccess::view(*source, className());
   ImageView d = ImageAccess::view(*destination, className());
-  p.src = subView(s, offset_.z, win.depth, 0, s.h, 0, s.w, int64_t(sourceFeatureChannelOffset_), int64_t(cRead));
-  p.dst = subView(d, int64_t(clipRect_.origin.z), win.depth, int64_t(win.y0), int64_t(win.h), int64_t(win.x0),
+  p.src = subView(s, off.z, win.depth, 0, s.h, 0, s.w, int64_t(sourceFeatureChannelOffset_), int64_t(cRead));
+  p.dst = subView(d, int64_t(clip.origin.z), win.depth, int64_t(win.y0), int64_t(win.h), int64_t(win.x0),
                   int64_t(win.w), int64_t(destinationFeatureChannelOffset_), int64_t(cOut));
   if (win.w == 0 || win.h == 0) p.dst.n = 0;  // empty clip: nothing is written (spec 00 §4.5)
-  p.offsetX = offset_.x;
-  p.offsetY = offset_.y;
+  p.offsetX = off.x;
+  p.offsetY = off.y;
   p.edgeMode = edgeMode_;
   return p;
 }
@@ -215,8 +217,13 @@ void CNNKernel::commitProblem(CommandBuffer& cb, const ImagePtr& source, const U
 }
 
 void CNNKernel::encode(CommandBufferPtr cb, ImagePtr source, ImagePtr destination) {
+  encodeWithClipRect(std::move(cb), source, destination, clipRect_);
+}
+
+void CNNKernel::encodeWithClipRect(CommandBufferPtr cb, const ImagePtr& source, const ImagePtr& destination,
+                                   const IntRegion& clip) {
   if (!cb) throw InvalidArgument(std::string(className()) + ": commandBuffer = null");
-  UnaryProblem p = resolve(*cb, source, destination);
+  UnaryProblem p = resolve(*cb, source, destination, clip);
   commitProblem(*cb, source, p);
   didEncode(*cb);
 }
@@ -227,11 +234,16 @@ ImagePtr CNNKernel::encode(CommandBufferPtr cb, ImagePtr source) {
   checkImage(*this, *cb, source, "source");
   ImageDescriptor d = destinationImageDescriptor({source}, {});
   ImagePtr destination = allocator_->imageForCommandBuffer(cb, d, this);
-  encode(cb, source, destination);
+  encodeWithClipRect(cb, source, destination, autoModeClipRect());
   return destination;
 }
 
 void CNNKernel::encodeBatch(CommandBufferPtr cb, const ImageBatch& sources, const ImageBatch& destinations) {
+  encodeBatchWithClipRect(std::move(cb), sources, destinations, clipRect_);
+}
+
+void CNNKernel::encodeBatchWithClipRect(CommandBufferPtr cb, const ImageBatch& sources,
+                                        const ImageBatch& destinations, const IntRegion& clip) {
   const std::string who = className();
   if (!cb) throw InvalidArgument(who + ": commandBuffer = null");
   if (sources.size() != destinations.size())
@@ -250,7 +262,7 @@ void CNNKernel::encodeBatch(CommandBufferPtr cb, const ImageBatch& sources, cons
   std::vector<UnaryProblem> problems;
   std::map<const Image*, uint64_t> reads;
   for (size_t i = 0; i < sources.size(); ++i) {
-    problems.push_back(resolve(*cb, sources[i], destinations[i]));
+    problems.push_back(resolve(*cb, sources[i], destinations[i], clip));
     problems.back().batchIndex = int64_t(i);
     if (sources[i]->isTemporary()) {
       uint64_t n = ++reads[sources[i].get()];
@@ -271,7 +283,7 @@ ImageBatch CNNKernel::encodeBatch(CommandBufferPtr cb, const ImageBatch& sources
   for (const auto& s : sources) checkImage(*this, *cb, s, "source");
   ImageDescriptor d = destinationImageDescriptor(sources, {});
   ImageBatch destinations = allocator_->imageBatchForCommandBuffer(cb, d, this, sources.size());
-  encodeBatch(cb, sources, destinations);
+  encodeBatchWithClipRect(cb, sources, destinations, autoModeClipRect());
   return destinations;
 }
 
@@ -368,25 +380,26 @@ BinaryProblem CNNBinaryKernel::resolve(CommandBuffer& cb, const ImagePtr& primar
   if (strictValidation() && destinationFeatureChannelOffset_ % 4)
     throw InvalidArgument(who + ": destinationFeatureChannelOffset = " + str(destinationFeatureChannelOffset_) +
                           " is not a multiple of 4 (strict validation)");
+  const Offset primaryOff = primarySourceOffset(*primary), secondaryOff = secondarySourceOffset(*secondary);
   Window win =
-      effectiveClip(who, clipRect_, *destination, {{primary.get(), primaryOffset_.z}, {secondary.get(), secondaryOffset_.z}});
+      effectiveClip(who, clipRect_, *destination, {{primary.get(), primaryOff.z}, {secondary.get(), secondaryOff.z}});
   validateImages(*primary, *secondary, *destination);
 
   BinaryProblem p;
   ImageView pv = ImageAccess::view(*primary, className());
   ImageView sv = ImageAccess::view(*secondary, className());
   ImageView dv = ImageAccess::view(*destination, className());
-  p.primary = subView(pv, primaryOffset_.z, win.depth, 0, pv.h, 0, pv.w, int64_t(primarySourceFeatureChannelOffset_),
+  p.primary = subView(pv, primaryOff.z, win.depth, 0, pv.h, 0, pv.w, int64_t(primarySourceFeatureChannelOffset_),
                       int64_t(cp));
-  p.secondary = subView(sv, secondaryOffset_.z, win.depth, 0, sv.h, 0, sv.w,
+  p.secondary = subView(sv, secondaryOff.z, win.depth, 0, sv.h, 0, sv.w,
                         int64_t(secondarySourceFeatureChannelOffset_), int64_t(cs));
   p.dst = subView(dv, int64_t(clipRect_.origin.z), win.depth, int64_t(win.y0), int64_t(win.h), int64_t(win.x0),
                   int64_t(win.w), int64_t(destinationFeatureChannelOffset_), int64_t(cOut));
   if (win.w == 0 || win.h == 0) p.dst.n = 0;
-  p.primaryOffsetX = primaryOffset_.x;
-  p.primaryOffsetY = primaryOffset_.y;
-  p.secondaryOffsetX = secondaryOffset_.x;
-  p.secondaryOffsetY = secondaryOffset_.y;
+  p.primaryOffsetX = primaryOff.x;
+  p.primaryOffsetY = primaryOff.y;
+  p.secondaryOffsetX = secondaryOff.x;
+  p.secondaryOffsetY = secondaryOff.y;
   p.primaryEdgeMode = primaryEdgeMode_;
   p.secondaryEdgeMode = secondaryEdgeMode_;
   return p;

@@ -148,3 +148,188 @@ bool dropoutKeeps(const DropoutSpec& s, int64_t n, uint64_t element);
 void dropoutKernel(const DropoutSpec& s, const UnaryPlacement& p, const RefImage& src, RefImage& dst);
 
 }  // namespace mpsnn::ref
+
+// =================================================================================================
+// SoftMax and normalization (spec 04 §1–§7): the float64 reference, written from the spec without
+// the kernel layer's resolution code.
+// =================================================================================================
+#include "mpsnn/normalization.h"
+#include "mpsnn/softmax.h"
+
+namespace mpsnn::ref {
+
+/// CNNSoftMax (§1), or CNNLogSoftMax (§2) when `logarithm`, over the C_read channels of each pixel.
+void softMaxKernel(bool logarithm, const UnaryPlacement& p, const RefImage& src, RefImage& dst);
+
+/// CNNCrossChannelNormalization (§3).
+struct CrossChannelNormalizationSpec {
+  int64_t kernelSize = 5;
+  double alpha = 1, beta = 5, delta = 1;
+};
+void crossChannelNormalizationKernel(const CrossChannelNormalizationSpec& s, const UnaryPlacement& p,
+                                     const RefImage& src, RefImage& dst);
+
+/// CNNSpatialNormalization (§4) and CNNLocalContrastNormalization (§5); p0, pm, ps only for the latter.
+struct WindowNormalizationSpec {
+  bool localContrast = false;
+  int64_t kernelWidth = 1, kernelHeight = 1;
+  double alpha = 1, beta = 5, delta = 1;
+  double p0 = 1, pm = 0, ps = 1;
+};
+void windowNormalizationKernel(const WindowNormalizationSpec& s, const UnaryPlacement& p, const RefImage& src,
+                               RefImage& dst);
+
+/// CNNBatchNormalization (§6) with the kernel's parameters (C = gamma.size() values each) and neuron.
+struct BatchNormalizationSpec {
+  std::vector<double> gamma, beta, mean, variance;
+  double epsilon = 0;
+  NNNeuronDescriptor neuron;
+};
+void batchNormalizationKernel(const BatchNormalizationSpec& s, const UnaryPlacement& p, const RefImage& src,
+                              RefImage& dst);
+
+/// CNNInstanceNormalization (§7): statistics over the whole source image of each processed image.
+struct InstanceNormalizationSpec {
+  std::vector<double> gamma, beta;
+  double epsilon = 0;
+};
+void instanceNormalizationKernel(const InstanceNormalizationSpec& s, const UnaryPlacement& p,
+                                 const RefImage& src, RefImage& dst);
+
+}  // namespace mpsnn::ref
+
+// =================================================================================================
+// Resampling (spec 05 §1, §4): the float64 reference of the upsampling and image-scaling kernels,
+// written from the spec without the kernel layer's resolution code.
+// =================================================================================================
+#include "mpsnn/resampling.h"
+
+namespace mpsnn::ref {
+
+/// CNNUpsamplingNearest (§1.1) or CNNUpsamplingBilinear (§1.2) with integer factors.
+struct UpsamplingSpec {
+  bool bilinear = false;
+  int64_t scaleFactorX = 1, scaleFactorY = 1;
+  bool alignCorners = false;
+};
+void upsamplingKernel(const UpsamplingSpec& s, const UnaryPlacement& p, const RefImage& src, RefImage& dst);
+
+/// ImageBilinearScale (§4.1) or ImageLanczosScale (§4.2); a null transform stretches the source over
+/// the destination image (`dst`'s full width and height).
+enum class ImageScaleFilter { Bilinear, Lanczos };
+void imageScaleKernel(ImageScaleFilter filter, const ScaleTransform* transform, const UnaryPlacement& p,
+                      const RefImage& src, RefImage& dst);
+
+/// Spec 05's sample(): bilinear interpolation of channel `ch` of image `n` at index-space (fx, fy),
+/// positions clamped to the image.
+double bilinearSample(const RefImage& src, int64_t n, int64_t ch, double fx, double fy);
+
+}  // namespace mpsnn::ref
+
+// =================================================================================================
+// Reductions, reshape, slice, pad and concatenation (spec 06 §4–§8): the float64 reference, written
+// from the spec without the kernel layer's resolution code.
+// =================================================================================================
+#include "mpsnn/reduce.h"
+#include "mpsnn/reshape.h"
+
+namespace mpsnn::ref {
+
+/// Every unary reduction of spec 06 §4.1.
+enum class ReduceKind {
+  RowMin, RowMax, RowSum, RowMean,
+  ColumnMin, ColumnMax, ColumnSum, ColumnMean,
+  FeatureChannelsMin, FeatureChannelsMax, FeatureChannelsSum, FeatureChannelsMean,
+  FeatureChannelsArgumentMin, FeatureChannelsArgumentMax,
+  SpatialMean,
+};
+/// The properties that place a unary reduction: clipRectSource replaces offset.
+struct ReducePlacement {
+  IntRegion clipRectSource = RectNoClip;
+  IntRegion clipRect = RectNoClip;
+  uint64_t sourceFeatureChannelOffset = 0;
+  uint64_t sourceFeatureChannelMaxCount = UINT64_MAX;
+  uint64_t destinationFeatureChannelOffset = 0;
+  double weight = 1;  // NNReduceFeatureChannelsSum only
+};
+/// The result of `kind` over R = clipRectSource ∩ src, written at clipRect.origin of `dst` (the part
+/// inside clipRect). The placement must be valid.
+void reduceKernel(ReduceKind kind, const ReducePlacement& p, const RefImage& src, RefImage& dst);
+
+/// NNReduceFeatureChannelsAndWeightsSum (with and without doWeightedSumByNonZeroWeights) and ...Mean.
+enum class WeightsReduceKind { Sum, SumByNonZeroWeights, Mean };
+struct WeightsReducePlacement {
+  IntRegion primarySourceClipRect = RectNoClip, secondarySourceClipRect = RectNoClip;
+  IntRegion clipRect = RectNoClip;
+  uint64_t primarySourceFeatureChannelOffset = 0, secondarySourceFeatureChannelOffset = 0;
+  uint64_t primarySourceFeatureChannelMaxCount = UINT64_MAX, secondarySourceFeatureChannelMaxCount = UINT64_MAX;
+  uint64_t destinationFeatureChannelOffset = 0;
+};
+void reduceWeightsKernel(WeightsReduceKind kind, const WeightsReducePlacement& p, const RefImage& data,
+                         const RefImage& weights, RefImage& dst);
+
+/// NNReshape (spec 06 §5): each image's C_read channels from `sourceFeatureChannelOffset`, in row-major
+/// HWC order, into the destination's W' × H' × (C_dst − destinationFeatureChannelOffset).
+void reshapeKernel(uint64_t sourceFeatureChannelOffset, uint64_t sourceFeatureChannelMaxCount,
+                   uint64_t destinationFeatureChannelOffset, const RefImage& src, RefImage& dst);
+/// NNSlice (spec 06 §6) with the placement's offset, clipRect, channel offsets and edge mode.
+void sliceKernel(const UnaryPlacement& p, const RefImage& src, RefImage& dst);
+
+/// NNPad's channel padding and fill (spec 06 §7); the x/y padding is the placement's offset.
+struct PadSpec {
+  uint64_t channelsBefore = 0, channelsAfter = 0;
+  double fillValue = 0;
+  std::vector<double> fillValueArray;  // empty: fillValue for every channel
+};
+/// The value of an out-of-range coordinate `p` on an axis of `length` (spec 00 §1.5): the in-range
+/// coordinate it reads, or −1 when it reads the fill (Zero, Constant).
+int64_t padCoordinate(int64_t p, int64_t length, ImageEdgeMode mode);
+void padKernel(const PadSpec& s, const UnaryPlacement& p, const RefImage& src, RefImage& dst);
+
+/// NNConcatenation (spec 06 §8): the inputs' channels at off_j = Σ_{i<j} roundUp(C_i, 4), zeros in
+/// [off_j + C_j, off_j + roundUp(C_j, 4)); other channels of `dst` untouched.
+void concatenationKernel(const std::vector<RefImage>& inputs, RefImage& dst);
+
+}  // namespace mpsnn::ref
+
+// =================================================================================================
+// Convolution family beyond CNNConvolution (spec 01 §5–§8, §10): CNNConvolutionTranspose,
+// CNNFullyConnected, CNNBinaryConvolution / CNNBinaryFullyConnected and NNGramMatrixCalculation,
+// written from the spec formulas (not from the kernels' resolution to convolution problems).
+// =================================================================================================
+namespace mpsnn::ref {
+
+/// CNNConvolutionTranspose (spec 01 §6.1): Z = the source with strideInPixels − 1 zeros inserted
+/// between pixels, read with the edge mode on Z's extent; a stride-1 convolution over Z with the
+/// weights as given, centre offset offset·stride + kernelOffset. `w` already decoded and folded.
+void convolutionTransposeKernel(const CNNConvolutionDescriptor& desc, const ConvolutionWeights& w,
+                                int64_t kernelOffsetX, int64_t kernelOffsetY, const UnaryPlacement& p,
+                                const RefImage& src, RefImage& dst);
+
+/// CNNFullyConnected (spec 01 §5): dst(n, clip origin, o) = neuron(bias[o] + Σ Wfc[o](x, y, i) ·
+/// src(n, y, x, i)) over the whole source; `w.weights` in the data source's order, OHWI
+/// ([Co][H][W][Ci]) or, with `widthMajor`, OWHI ([Co][W][H][Ci]). The placement's offset.x/y are
+/// ignored.
+void fullyConnectedKernel(const CNNConvolutionDescriptor& desc, const ConvolutionWeights& w, bool widthMajor,
+                          const UnaryPlacement& p, const RefImage& src, RefImage& dst);
+
+/// The parameters of CNNBinaryConvolution / CNNBinaryFullyConnected (spec 01 §7, §8).
+struct BinaryConvolutionSpec {
+  CNNConvolutionDescriptor desc;  // kernel size, strides, dilation, Ci, Co, neuron
+  std::vector<uint32_t> weights;  // data source's order: [Co][kH][kW][ceil(Ci/32)] ([Co][W][H][...] if widthMajor)
+  CNNBinaryConvolutionType type = CNNBinaryConvolutionType::BinaryWeights;
+  bool betaScaling = false;
+  bool fullyConnected = false;  // §8: window = whole source, centre (kW/2, kH/2), offset ignored
+  bool widthMajor = false;      // fully connected with FullyConnectedWeightOrder::OWHI
+  std::vector<double> outputBias, outputScale;  // Co each
+  std::vector<double> inputBias, inputScale;    // Ci each
+};
+void binaryConvolutionKernel(const BinaryConvolutionSpec& s, const UnaryPlacement& p, const RefImage& src,
+                             RefImage& dst);
+
+/// NNGramMatrixCalculation (spec 01 §10): dst(n, 0, f, c) = alpha · Σ_{y,x} src(n, y, x, f) ·
+/// src(n, y, x, c) over the channels read.
+void gramMatrixKernel(double alpha, const UnaryPlacement& p, const RefImage& src, RefImage& dst);
+
+}  // namespace mpsnn::ref
+// ---- end convolution family ---------------------------------------------------------------------
