@@ -12,6 +12,7 @@ namespace mpsnn {
 namespace {
 
 using test::close;
+using test::ForcePlain;
 using test::device;
 using test::queue;
 using F = ImageFeatureChannelFormat;
@@ -19,35 +20,46 @@ using K = ref::ReduceKind;
 
 constexpr uint64_t kAll = UINT64_MAX;
 
-struct ForcePlain {
-  explicit ForcePlain(bool on) {
-    if (on) setenv("MPSNN_FORCE_PLAIN", "1", 1);
-  }
-  ~ForcePlain() { unsetenv("MPSNN_FORCE_PLAIN"); }
-};
 
 std::shared_ptr<NNReduceUnary> makeReduce(K kind) {
   switch (kind) {
-    case K::RowMin: return NNReduceRowMin::make(device());
-    case K::RowMax: return NNReduceRowMax::make(device());
-    case K::RowSum: return NNReduceRowSum::make(device());
-    case K::RowMean: return NNReduceRowMean::make(device());
-    case K::ColumnMin: return NNReduceColumnMin::make(device());
-    case K::ColumnMax: return NNReduceColumnMax::make(device());
-    case K::ColumnSum: return NNReduceColumnSum::make(device());
-    case K::ColumnMean: return NNReduceColumnMean::make(device());
-    case K::FeatureChannelsMin: return NNReduceFeatureChannelsMin::make(device());
-    case K::FeatureChannelsMax: return NNReduceFeatureChannelsMax::make(device());
-    case K::FeatureChannelsSum: return NNReduceFeatureChannelsSum::make(device());
-    case K::FeatureChannelsMean: return NNReduceFeatureChannelsMean::make(device());
-    case K::FeatureChannelsArgumentMin: return NNReduceFeatureChannelsArgumentMin::make(device());
-    case K::FeatureChannelsArgumentMax: return NNReduceFeatureChannelsArgumentMax::make(device());
-    default: return NNReduceSpatialMean::make(device());
+    case K::RowMin:
+      return NNReduceRowMin::make(device());
+    case K::RowMax:
+      return NNReduceRowMax::make(device());
+    case K::RowSum:
+      return NNReduceRowSum::make(device());
+    case K::RowMean:
+      return NNReduceRowMean::make(device());
+    case K::ColumnMin:
+      return NNReduceColumnMin::make(device());
+    case K::ColumnMax:
+      return NNReduceColumnMax::make(device());
+    case K::ColumnSum:
+      return NNReduceColumnSum::make(device());
+    case K::ColumnMean:
+      return NNReduceColumnMean::make(device());
+    case K::FeatureChannelsMin:
+      return NNReduceFeatureChannelsMin::make(device());
+    case K::FeatureChannelsMax:
+      return NNReduceFeatureChannelsMax::make(device());
+    case K::FeatureChannelsSum:
+      return NNReduceFeatureChannelsSum::make(device());
+    case K::FeatureChannelsMean:
+      return NNReduceFeatureChannelsMean::make(device());
+    case K::FeatureChannelsArgumentMin:
+      return NNReduceFeatureChannelsArgumentMin::make(device());
+    case K::FeatureChannelsArgumentMax:
+      return NNReduceFeatureChannelsArgumentMax::make(device());
+    default:
+      return NNReduceSpatialMean::make(device());
   }
 }
 
 bool isRow(K k) { return k == K::RowMin || k == K::RowMax || k == K::RowSum || k == K::RowMean; }
-bool isColumn(K k) { return k == K::ColumnMin || k == K::ColumnMax || k == K::ColumnSum || k == K::ColumnMean; }
+bool isColumn(K k) {
+  return k == K::ColumnMin || k == K::ColumnMax || k == K::ColumnSum || k == K::ColumnMean;
+}
 bool isChannels(K k) { return !isRow(k) && !isColumn(k) && k != K::SpatialMean; }
 
 /// The result's (w, h, c) for a region of w × h × c.
@@ -119,20 +131,25 @@ Outcome runReduce(NNReduceUnary& kernel, K kind, const ref::RefImage& values, F 
 /// float32 rounding, which grows with the number of values added.
 ::testing::AssertionResult matches(const Outcome& o, F format, int64_t count) {
   switch (format) {
-    case F::Float32: return close(o.actual, o.expected, 1e-5, 1e-6 * double(std::max<int64_t>(count, 1)));
-    case F::Float16: return close(o.actual, o.expected, 2e-3, 1e-3);
-    case F::Unorm8: return close(o.actual, o.expected, 0, 1.0 / 255 + 1e-6);
-    default: return close(o.actual, o.expected, 1e-2, 1e-2);
+    case F::Float32:
+      return close(o.actual, o.expected, 1e-5, 1e-6 * double(std::max<int64_t>(count, 1)));
+    case F::Float16:
+      return close(o.actual, o.expected, 2e-3, 1e-3);
+    case F::Unorm8:
+      return close(o.actual, o.expected, 0, 1.0 / 255 + 1e-6);
+    default:
+      return close(o.actual, o.expected, 1e-2, 1e-2);
   }
 }
 
 std::string describe(const NNReduceUnary& k) {
   std::ostringstream s;
   const IntRegion r = k.clipRectSource(), c = k.clipRect();
-  s << k.className() << " clipRectSource=" << (isRectNoClip(r) ? std::string("none") : "set") << "(" << r.origin.x
-    << "," << r.origin.y << "," << r.origin.z << ")+(" << r.size.width << "," << r.size.height << "," << r.size.depth
-    << ") clipRect=(" << c.origin.x << "," << c.origin.y << "," << c.origin.z << ") srcC0=" << k.sourceFeatureChannelOffset()
-    << " max=" << k.sourceFeatureChannelMaxCount() << " dstC0=" << k.destinationFeatureChannelOffset();
+  s << k.className() << " clipRectSource=" << (isRectNoClip(r) ? std::string("none") : "set") << "("
+    << r.origin.x << "," << r.origin.y << "," << r.origin.z << ")+(" << r.size.width << "," << r.size.height
+    << "," << r.size.depth << ") clipRect=(" << c.origin.x << "," << c.origin.y << "," << c.origin.z
+    << ") srcC0=" << k.sourceFeatureChannelOffset() << " max=" << k.sourceFeatureChannelMaxCount()
+    << " dstC0=" << k.destinationFeatureChannelOffset();
   return s.str();
 }
 
@@ -145,7 +162,7 @@ void randomShapesMatchReference(K kind, bool plain) {
   struct Shape {
     int64_t n, h, w, c;
   };
-  const Shape shapes[] = {{2, 5, 7, 1},  {3, 7, 5, 3},   {2, 1, 9, 5},  {2, 9, 1, 7},  {3, 3, 13, 13},
+  const Shape shapes[] = {{2, 5, 7, 1},  {3, 7, 5, 3},   {2, 1, 9, 5},  {2, 9, 1, 7},   {3, 3, 13, 13},
                           {2, 6, 3, 17}, {1, 4, 131, 3}, {2, 3, 5, 70}, {1, 2, 3, 300}, {2, 67, 2, 2}};
   for (const Shape& sh : shapes) {
     auto values = test::randomRefImage(sh.n, sh.h, sh.w, sh.c);
@@ -154,7 +171,8 @@ void randomShapesMatchReference(K kind, bool plain) {
       ref::ReducePlacement p;
       int64_t w = sh.w, h = sh.h;
       if (partial) {  // a rectangle inside, and one running past the far edges (intersected)
-        p.clipRectSource = {{uint64_t(sh.w / 3), uint64_t(sh.h / 4), 0}, {uint64_t(sh.w), uint64_t(sh.h / 2 + 1), kAll}};
+        p.clipRectSource = {{uint64_t(sh.w / 3), uint64_t(sh.h / 4), 0},
+                            {uint64_t(sh.w), uint64_t(sh.h / 2 + 1), kAll}};
         w = sh.w - sh.w / 3;
         h = std::min(sh.h - sh.h / 4, sh.h / 2 + 1);
       }
@@ -184,7 +202,7 @@ void placementMatchesReference(K kind, bool plain) {
   p.sourceFeatureChannelOffset = 2;  // channels 2..6 → destination channels 3..
   p.destinationFeatureChannelOffset = 3;
   placements.push_back(p);
-  p.sourceFeatureChannelMaxCount = 3;  // channels 2..4
+  p.sourceFeatureChannelMaxCount = 3;               // channels 2..4
   p.clipRectSource = {{0, 3, 0}, {kAll, kAll, 1}};  // one image only
   placements.push_back(p);
   p = ref::ReducePlacement();
@@ -296,7 +314,8 @@ void rejectsBadInput(K kind) {
     }
     cb->commit();
     cb->waitUntilCompleted();
-    EXPECT_TRUE(close(test::download(*dst), poisoned, 0, 0)) << "destination written after rejecting " << property;
+    EXPECT_TRUE(close(test::download(*dst), poisoned, 0, 0))
+        << "destination written after rejecting " << property;
   };
   // Empty R after the intersection (spec 06 §4.1).
   expectRejected([](NNReduceUnary& k) { k.setClipRectSource({{6, 0, 0}, {2, 2, 1}}); }, "clipRectSource");
@@ -317,9 +336,11 @@ void rejectsBadInput(K kind) {
       },
       "clipRect.size.depth");
   // The rules of every unary kernel.
-  expectRejected([](NNReduceUnary& k) { k.setDestinationFeatureChannelOffset(1); }, "destinationFeatureChannelOffset");
+  expectRejected([](NNReduceUnary& k) { k.setDestinationFeatureChannelOffset(1); },
+                 "destinationFeatureChannelOffset");
   expectRejected([](NNReduceUnary& k) { k.setSourceFeatureChannelOffset(4); }, "sourceFeatureChannelOffset");
-  expectRejected([](NNReduceUnary& k) { k.setSourceFeatureChannelMaxCount(0); }, "sourceFeatureChannelMaxCount");
+  expectRejected([](NNReduceUnary& k) { k.setSourceFeatureChannelMaxCount(0); },
+                 "sourceFeatureChannelMaxCount");
   expectRejected([](NNReduceUnary& k) { k.setEdgeMode(ImageEdgeMode::Mirror); }, "edgeMode");
   expectRejected([](NNReduceUnary& k) { k.setClipRect({{0, 0, 1}, {kAll - 1, kAll - 1, 2}}); }, "clipRect");
   {
@@ -347,7 +368,8 @@ void pyTorchParity(K kind) {
     auto kernel = makeReduce(kind);
     kernel->setClipRectSource({{uint64_t(tc.scalars.at("x0")), uint64_t(tc.scalars.at("y0")), 0},
                                {uint64_t(tc.scalars.at("w")), uint64_t(tc.scalars.at("h")), kAll}});
-    if (auto* s = dynamic_cast<NNReduceFeatureChannelsSum*>(kernel.get())) s->setWeight(float(tc.scalars.at("weight")));
+    if (auto* s = dynamic_cast<NNReduceFeatureChannelsSum*>(kernel.get()))
+      s->setWeight(float(tc.scalars.at("weight")));
     auto src = test::makeImage(input);  // float32: inputs are float32 values (the generator rounds them)
     auto dst = makeDestination(F::Float32, {expected.n, expected.h, expected.w, expected.c});
     test::poison(*dst);
@@ -355,23 +377,24 @@ void pyTorchParity(K kind) {
     kernel->encode(cb, src, dst);
     cb->commit();
     cb->waitUntilCompleted();
-    const int64_t count = reducedCount(kind, int64_t(tc.scalars.at("w")), int64_t(tc.scalars.at("h")), input.c);
+    const int64_t count =
+        reducedCount(kind, int64_t(tc.scalars.at("w")), int64_t(tc.scalars.at("h")), input.c);
     EXPECT_TRUE(close(test::download(*dst), expected, 1e-5, 2e-6 * double(count))) << "case " << tc.name;
     ++checked;
   }
   EXPECT_GT(checked, 0) << "no PyTorch case for this class";
 }
 
-#define MPSNN_UNARY_REDUCE_SUITE(Suite, kind)                                                        \
-  TEST(Suite, FastPathRandomShapes) { randomShapesMatchReference(kind, false); }                    \
-  TEST(Suite, PlainPathRandomShapes) { randomShapesMatchReference(kind, true); }                    \
-  TEST(Suite, FastPathPlacement) { placementMatchesReference(kind, false); }                        \
-  TEST(Suite, PlainPathPlacement) { placementMatchesReference(kind, true); }                        \
-  TEST(Suite, FastPathFormats) { formatsMatchReference(kind, false); }                              \
-  TEST(Suite, PlainPathFormats) { formatsMatchReference(kind, true); }                              \
-  TEST(Suite, EncodeBatch) { batchMatchesReference(kind); }                                         \
-  TEST(Suite, AutoModeSizesTheResult) { autoModeSizesTheResult(kind); }                             \
-  TEST(Suite, RejectsBadInputAndLeavesTheDestinationUntouched) { rejectsBadInput(kind); }          \
+#define MPSNN_UNARY_REDUCE_SUITE(Suite, kind)                                             \
+  TEST(Suite, FastPathRandomShapes) { randomShapesMatchReference(kind, false); }          \
+  TEST(Suite, PlainPathRandomShapes) { randomShapesMatchReference(kind, true); }          \
+  TEST(Suite, FastPathPlacement) { placementMatchesReference(kind, false); }              \
+  TEST(Suite, PlainPathPlacement) { placementMatchesReference(kind, true); }              \
+  TEST(Suite, FastPathFormats) { formatsMatchReference(kind, false); }                    \
+  TEST(Suite, PlainPathFormats) { formatsMatchReference(kind, true); }                    \
+  TEST(Suite, EncodeBatch) { batchMatchesReference(kind); }                               \
+  TEST(Suite, AutoModeSizesTheResult) { autoModeSizesTheResult(kind); }                   \
+  TEST(Suite, RejectsBadInputAndLeavesTheDestinationUntouched) { rejectsBadInput(kind); } \
   TEST(Suite, PyTorchParity) { pyTorchParity(kind); }
 
 MPSNN_UNARY_REDUCE_SUITE(NNReduceRowMin, K::RowMin)
@@ -393,17 +416,38 @@ MPSNN_UNARY_REDUCE_SUITE(NNReduceSpatialMean, K::SpatialMean)
 
 // ---- class-specific behaviour --------------------------------------------------------------------
 
-const K kAllKinds[] = {K::RowMin,  K::RowMax,  K::RowSum,  K::RowMean,  K::ColumnMin, K::ColumnMax, K::ColumnSum,
-                       K::ColumnMean, K::FeatureChannelsMin, K::FeatureChannelsMax, K::FeatureChannelsSum,
-                       K::FeatureChannelsMean, K::FeatureChannelsArgumentMin, K::FeatureChannelsArgumentMax,
+const K kAllKinds[] = {K::RowMin,
+                       K::RowMax,
+                       K::RowSum,
+                       K::RowMean,
+                       K::ColumnMin,
+                       K::ColumnMax,
+                       K::ColumnSum,
+                       K::ColumnMean,
+                       K::FeatureChannelsMin,
+                       K::FeatureChannelsMax,
+                       K::FeatureChannelsSum,
+                       K::FeatureChannelsMean,
+                       K::FeatureChannelsArgumentMin,
+                       K::FeatureChannelsArgumentMax,
                        K::SpatialMean};
 
 TEST(NNReduceUnary, DefaultsAndClassNames) {
-  const char* names[] = {"NNReduceRowMin", "NNReduceRowMax", "NNReduceRowSum", "NNReduceRowMean",
-                         "NNReduceColumnMin", "NNReduceColumnMax", "NNReduceColumnSum", "NNReduceColumnMean",
-                         "NNReduceFeatureChannelsMin", "NNReduceFeatureChannelsMax", "NNReduceFeatureChannelsSum",
-                         "NNReduceFeatureChannelsMean", "NNReduceFeatureChannelsArgumentMin",
-                         "NNReduceFeatureChannelsArgumentMax", "NNReduceSpatialMean"};
+  const char* names[] = {"NNReduceRowMin",
+                         "NNReduceRowMax",
+                         "NNReduceRowSum",
+                         "NNReduceRowMean",
+                         "NNReduceColumnMin",
+                         "NNReduceColumnMax",
+                         "NNReduceColumnSum",
+                         "NNReduceColumnMean",
+                         "NNReduceFeatureChannelsMin",
+                         "NNReduceFeatureChannelsMax",
+                         "NNReduceFeatureChannelsSum",
+                         "NNReduceFeatureChannelsMean",
+                         "NNReduceFeatureChannelsArgumentMin",
+                         "NNReduceFeatureChannelsArgumentMax",
+                         "NNReduceSpatialMean"};
   for (size_t i = 0; i < std::size(kAllKinds); ++i) {
     auto k = makeReduce(kAllKinds[i]);
     EXPECT_STREQ(k->className(), names[i]);
@@ -419,8 +463,8 @@ TEST(NNReduceUnary, DefaultsAndClassNames) {
 TEST(NNReduceUnary, SpecExampleValues) {
   // One 3 × 2 image with 2 channels: values written out, results computed by hand.
   ref::RefImage v(1, 2, 3, 2);
-  v.data = {1, -2, 4, 8, -3, 0.5,  // row 0: pixels (1,-2) (4,8) (-3,0.5)
-            2, 6, -1, -7, 5, 3};   // row 1: pixels (2,6) (-1,-7) (5,3)
+  v.data = {1, -2, 4,  8,  -3, 0.5,  // row 0: pixels (1,-2) (4,8) (-3,0.5)
+            2, 6,  -1, -7, 5,  3};   // row 1: pixels (2,6) (-1,-7) (5,3)
   struct Row {
     K kind;
     std::array<int64_t, 4> shape;
@@ -587,9 +631,12 @@ using WK = ref::WeightsReduceKind;
 
 std::shared_ptr<NNReduceFeatureChannelsAndWeights> makeWeights(WK kind) {
   switch (kind) {
-    case WK::Sum: return NNReduceFeatureChannelsAndWeightsSum::make(device());
-    case WK::SumByNonZeroWeights: return NNReduceFeatureChannelsAndWeightsSum::make(device(), true);
-    default: return NNReduceFeatureChannelsAndWeightsMean::make(device());
+    case WK::Sum:
+      return NNReduceFeatureChannelsAndWeightsSum::make(device());
+    case WK::SumByNonZeroWeights:
+      return NNReduceFeatureChannelsAndWeightsSum::make(device(), true);
+    default:
+      return NNReduceFeatureChannelsAndWeightsMean::make(device());
   }
 }
 
@@ -642,8 +689,8 @@ void weightsMatchReference(WK kind, bool plain) {
       auto weights = randomWeights(3, single ? 1 : 5, single ? 1 : 7, channels);
       auto k = makeWeights(kind);
       auto o = runWeights(*k, kind, data, weights, F::Float32, {3, 5, 7, 1});
-      EXPECT_TRUE(matches(o, F::Float32, channels))
-          << k->className() << " channels=" << channels << " single=" << single << (plain ? " plain" : " fast");
+      EXPECT_TRUE(matches(o, F::Float32, channels)) << k->className() << " channels=" << channels
+                                                    << " single=" << single << (plain ? " plain" : " fast");
     }
   }
   // Regions, clip origin, channel offsets, image offsets.
@@ -695,17 +742,26 @@ void weightsRejectBadInput(WK kind) {
     }
     cb->commit();
     cb->waitUntilCompleted();
-    EXPECT_TRUE(close(test::download(*dst), poisoned, 0, 0)) << "destination written after rejecting " << property;
+    EXPECT_TRUE(close(test::download(*dst), poisoned, 0, 0))
+        << "destination written after rejecting " << property;
   };
   auto none = [](NNReduceFeatureChannelsAndWeights&) {};
   expectRejected(none, weights2x2, "secondarySourceClipRect");  // neither w × h nor 1 × 1
-  expectRejected(none, weights5, "feature channels");          // C_read differ
+  expectRejected(none, weights5, "feature channels");           // C_read differ
   expectRejected([](auto& k) { k.setSecondarySourceFeatureChannelOffset(1); }, weights, "feature channels");
-  expectRejected([](auto& k) { k.setPrimarySourceClipRect({{5, 0, 0}, {1, 1, 1}}); }, weights, "primarySourceClipRect");
-  expectRejected([](auto& k) { k.setSecondarySourceClipRect({{0, 0, 0}, {0, 1, 1}}); }, weights,
-                 "secondarySourceClipRect");
+  expectRejected(
+      [](auto& k) {
+        k.setPrimarySourceClipRect({{5, 0, 0}, {1, 1, 1}});
+      },
+      weights, "primarySourceClipRect");
+  expectRejected(
+      [](auto& k) {
+        k.setSecondarySourceClipRect({{0, 0, 0}, {0, 1, 1}});
+      },
+      weights, "secondarySourceClipRect");
   expectRejected([](auto& k) { k.setClipRect({{1, 0, 0}, {kAll, kAll, kAll}}); }, weights, "clipRect.origin");
-  expectRejected([](auto& k) { k.setDestinationFeatureChannelOffset(1); }, weights, "destinationFeatureChannelOffset");
+  expectRejected([](auto& k) { k.setDestinationFeatureChannelOffset(1); }, weights,
+                 "destinationFeatureChannelOffset");
   expectRejected([](auto& k) { k.setSecondaryEdgeMode(ImageEdgeMode::Constant); }, weights, "edgeMode");
 }
 
@@ -734,8 +790,12 @@ void weightsPyTorchParity(WK kind) {
   EXPECT_GT(checked, 0) << "no PyTorch case for this class";
 }
 
-TEST(NNReduceFeatureChannelsAndWeightsSum, FastPathMatchesReference) { weightsMatchReference(WK::Sum, false); }
-TEST(NNReduceFeatureChannelsAndWeightsSum, PlainPathMatchesReference) { weightsMatchReference(WK::Sum, true); }
+TEST(NNReduceFeatureChannelsAndWeightsSum, FastPathMatchesReference) {
+  weightsMatchReference(WK::Sum, false);
+}
+TEST(NNReduceFeatureChannelsAndWeightsSum, PlainPathMatchesReference) {
+  weightsMatchReference(WK::Sum, true);
+}
 TEST(NNReduceFeatureChannelsAndWeightsSum, ByNonZeroWeightsFastPath) {
   weightsMatchReference(WK::SumByNonZeroWeights, false);
 }
@@ -774,8 +834,12 @@ TEST(NNReduceFeatureChannelsAndWeightsSum, ConstructorsAndByHandValues) {
   EXPECT_EQ(o.actual.data[1], 0.0);
 }
 
-TEST(NNReduceFeatureChannelsAndWeightsMean, FastPathMatchesReference) { weightsMatchReference(WK::Mean, false); }
-TEST(NNReduceFeatureChannelsAndWeightsMean, PlainPathMatchesReference) { weightsMatchReference(WK::Mean, true); }
+TEST(NNReduceFeatureChannelsAndWeightsMean, FastPathMatchesReference) {
+  weightsMatchReference(WK::Mean, false);
+}
+TEST(NNReduceFeatureChannelsAndWeightsMean, PlainPathMatchesReference) {
+  weightsMatchReference(WK::Mean, true);
+}
 TEST(NNReduceFeatureChannelsAndWeightsMean, RejectsBadInputAndLeavesTheDestinationUntouched) {
   weightsRejectBadInput(WK::Mean);
 }

@@ -12,18 +12,13 @@ namespace mpsnn {
 namespace {
 
 using test::close;
+using test::ForcePlain;
 using test::device;
 using test::queue;
 using F = ImageFeatureChannelFormat;
 
 constexpr uint64_t kAll = UINT64_MAX;
 
-struct ForcePlain {
-  explicit ForcePlain(bool on) {
-    if (on) setenv("MPSNN_FORCE_PLAIN", "1", 1);
-  }
-  ~ForcePlain() { unsetenv("MPSNN_FORCE_PLAIN"); }
-};
 
 struct StrictValidation {
   StrictValidation() { setStrictValidation(true); }
@@ -90,8 +85,8 @@ void applyPlacement(CNNKernel& k, const ref::UnaryPlacement& p) {
 }
 
 /// Expects `encode` to throw InvalidArgument naming `who` and `property`, and `dst` to keep `poisoned`.
-void expectRejected(const std::function<void(CommandBufferPtr)>& encode, const char* who, const char* property,
-                    const Image& dst, const ref::RefImage& poisoned) {
+void expectRejected(const std::function<void(CommandBufferPtr)>& encode, const char* who,
+                    const char* property, const Image& dst, const ref::RefImage& poisoned) {
   auto cb = queue()->commandBuffer();
   try {
     encode(cb);
@@ -102,22 +97,27 @@ void expectRejected(const std::function<void(CommandBufferPtr)>& encode, const c
   }
   cb->commit();
   cb->waitUntilCompleted();
-  EXPECT_TRUE(close(test::download(dst), poisoned, 0, 0)) << "destination written after rejecting " << property;
+  EXPECT_TRUE(close(test::download(dst), poisoned, 0, 0))
+      << "destination written after rejecting " << property;
 }
 
 // =====================================================================================================
 // NNReshape
 
 struct ReshapeCase {
-  int64_t n, h, w, c;     // source
-  int64_t h2, w2, c2;     // target
+  int64_t n, h, w, c;                              // source
+  int64_t h2, w2, c2;                              // target
   uint64_t srcC0 = 0, maxCount = kAll, dstC0 = 0;  // channel placement
 };
 
 std::vector<ReshapeCase> reshapeCases() {
   return {
-      {2, 3, 5, 7, 5, 7, 3},          {3, 1, 13, 1, 13, 1, 1},   {2, 4, 6, 3, 1, 1, 72},
-      {1, 5, 3, 17, 17, 5, 3},        {2, 2, 2, 13, 1, 4, 13},    {3, 6, 1, 5, 2, 5, 3},
+      {2, 3, 5, 7, 5, 7, 3},
+      {3, 1, 13, 1, 13, 1, 1},
+      {2, 4, 6, 3, 1, 1, 72},
+      {1, 5, 3, 17, 17, 5, 3},
+      {2, 2, 2, 13, 1, 4, 13},
+      {3, 6, 1, 5, 2, 5, 3},
       {2, 3, 5, 7, 7, 3, 5, 0, kAll, 2},  // destination channels 2..6 of a 7-channel image
       {2, 3, 4, 9, 4, 1, 15, 2, 5},       // source channels 2..6 (a channel view)
       {1, 7, 3, 5, 3, 1, 21, 1, 3, 1},    // both
@@ -134,9 +134,9 @@ void reshapeMatchesReference(bool plain) {
     k.setDestinationFeatureChannelOffset(rc.dstC0);
     auto o = runKernel(k, values, F::Float32, F::Float32, {rc.n, rc.h2, rc.w2, int64_t(rc.dstC0) + rc.c2});
     ref::reshapeKernel(rc.srcC0, rc.maxCount, rc.dstC0, o.source, o.expected);
-    EXPECT_TRUE(exact(o, F::Float32)) << rc.n << "x" << rc.h << "x" << rc.w << "x" << rc.c << " -> " << rc.h2 << "x"
-                                      << rc.w2 << "x" << rc.c2 << " srcC0=" << rc.srcC0 << " dstC0=" << rc.dstC0
-                                      << (plain ? " plain" : " fast");
+    EXPECT_TRUE(exact(o, F::Float32))
+        << rc.n << "x" << rc.h << "x" << rc.w << "x" << rc.c << " -> " << rc.h2 << "x" << rc.w2 << "x"
+        << rc.c2 << " srcC0=" << rc.srcC0 << " dstC0=" << rc.dstC0 << (plain ? " plain" : " fast");
   }
 }
 
@@ -146,7 +146,8 @@ TEST(NNReshape, PlainPathMatchesReference) { reshapeMatchesReference(true); }
 TEST(NNReshape, Formats) {
   for (bool plain : {false, true}) {
     ForcePlain force(plain);
-    std::vector<std::pair<F, F>> pairs = {{F::Float16, F::Float16}, {F::Float16, F::Float32}, {F::Float32, F::Float16}};
+    std::vector<std::pair<F, F>> pairs = {
+        {F::Float16, F::Float16}, {F::Float16, F::Float32}, {F::Float32, F::Float16}};
     if (plain) pairs.push_back({F::Unorm8, F::Unorm8});
     for (auto [sf, df] : pairs) {
       auto values = randomFloat32(2, 3, 5, 7, sf == F::Unorm8 ? 0.0 : -1.0, 1.0);
@@ -248,16 +249,18 @@ TEST(NNReshape, RejectsBadInputAndLeavesTheDestinationUntouched) {
   reject([](NNReshape& k) { k.setOffset({1, 0, 0}); }, "offset", dst, poisoned);
   reject([](NNReshape& k) { k.setOffset({0, 0, 1}); }, "offset", dst, poisoned);
   reject([](NNReshape& k) { k.setClipRect({{0, 0, 0}, {2, 6, 2}}); }, "clipRect", dst, poisoned);
-  reject([](NNReshape& k) { k.setDestinationFeatureChannelOffset(5); }, "destinationFeatureChannelOffset", dst,
+  reject([](NNReshape& k) { k.setDestinationFeatureChannelOffset(5); }, "destinationFeatureChannelOffset",
+         dst, poisoned);
+  reject([](NNReshape& k) { k.setDestinationFeatureChannelOffset(1); }, "width * height * featureChannels",
+         dst, poisoned);
+  reject([](NNReshape& k) { k.setSourceFeatureChannelOffset(5); }, "sourceFeatureChannelOffset", dst,
          poisoned);
-  reject([](NNReshape& k) { k.setDestinationFeatureChannelOffset(1); }, "width * height * featureChannels", dst,
-         poisoned);
-  reject([](NNReshape& k) { k.setSourceFeatureChannelOffset(5); }, "sourceFeatureChannelOffset", dst, poisoned);
   reject([](NNReshape& k) { k.setEdgeMode(ImageEdgeMode::Mirror); }, "edgeMode", dst, poisoned);
   NNReshape k(device());
   auto cb = queue()->commandBuffer();
-  for (auto [w, h, c, property] : {std::tuple{0, 6, 10, "reshapedWidth"}, std::tuple{6, 0, 10, "reshapedHeight"},
-                                   std::tuple{6, 10, 0, "reshapedFeatureChannels"}, std::tuple{5, 5, 5, "reshaped shape"}}) {
+  for (auto [w, h, c, property] :
+       {std::tuple{0, 6, 10, "reshapedWidth"}, std::tuple{6, 0, 10, "reshapedHeight"},
+        std::tuple{6, 10, 0, "reshapedFeatureChannels"}, std::tuple{5, 5, 5, "reshaped shape"}}) {
     try {
       k.encode(cb, src, uint64_t(w), uint64_t(h), uint64_t(c));
       ADD_FAILURE() << "no InvalidArgument for " << property;
@@ -302,11 +305,11 @@ void sliceMatchesReference(bool plain) {
     for (auto edge : {ImageEdgeMode::Zero, ImageEdgeMode::Clamp}) {
       ref::UnaryPlacement p;
       p.edgeMode = edge;
-      placements.push_back(p);                  // the whole image (a plain copy)
-      p.offset = {2, 1, 1};                     // inside the source, images 1..
-      p.clipRect = {{1, 2, 0}, {4, 3, kAll}};   // a 4 × 3 box at (1, 2)
+      placements.push_back(p);                 // the whole image (a plain copy)
+      p.offset = {2, 1, 1};                    // inside the source, images 1..
+      p.clipRect = {{1, 2, 0}, {4, 3, kAll}};  // a 4 × 3 box at (1, 2)
       placements.push_back(p);
-      p.offset = {-2, 5, 0};                    // partly outside: edge mode
+      p.offset = {-2, 5, 0};  // partly outside: edge mode
       placements.push_back(p);
       p = ref::UnaryPlacement();
       p.edgeMode = edge;
@@ -327,8 +330,9 @@ void sliceMatchesReference(bool plain) {
         ref::sliceKernel(placementOf(k), o.source, o.expected);
         EXPECT_TRUE(exact(o, F::Float32))
             << "channels=" << channels << " dst=" << dstChannels << " offset=" << placement.offset.x << ","
-            << placement.offset.y << "," << placement.offset.z << " srcC0=" << placement.sourceFeatureChannelOffset
-            << " edge=" << toString(placement.edgeMode) << (plain ? " plain" : " fast");
+            << placement.offset.y << "," << placement.offset.z
+            << " srcC0=" << placement.sourceFeatureChannelOffset << " edge=" << toString(placement.edgeMode)
+            << (plain ? " plain" : " fast");
       }
     }
   }
@@ -367,8 +371,8 @@ TEST(NNSlice, StrictValidationAcceptsAnySourceChannelOffset) {
   auto src = test::makeImage(values);
   auto dst = makeDestination(F::Float32, {1, 3, 3, 8});
   auto poisoned = test::poison(*dst);
-  expectRejected([&](CommandBufferPtr cb) { k.encode(cb, src, dst); }, "NNSlice", "destinationFeatureChannelOffset",
-                 *dst, poisoned);
+  expectRejected([&](CommandBufferPtr cb) { k.encode(cb, src, dst); }, "NNSlice",
+                 "destinationFeatureChannelOffset", *dst, poisoned);
 }
 
 TEST(NNSlice, AutoModeSizesBySliceBoxAndKeepsTheOffset) {
@@ -520,8 +524,9 @@ TEST(NNPad, SpecExamples) {
   row.data = {20, 21, 22};
   for (bool plain : {false, true}) {
     ForcePlain force(plain);
-    for (auto [edge, values] : {std::pair{ImageEdgeMode::Zero, std::vector<double>{0, 0, 11, 12, 13, 0, 0, 0}},
-                                std::pair{ImageEdgeMode::MirrorWithEdge, std::vector<double>{12, 11, 11, 12, 13, 13, 12, 11}}}) {
+    for (auto [edge, values] :
+         {std::pair{ImageEdgeMode::Zero, std::vector<double>{0, 0, 11, 12, 13, 0, 0, 0}},
+          std::pair{ImageEdgeMode::MirrorWithEdge, std::vector<double>{12, 11, 11, 12, 13, 13, 12, 11}}}) {
       NNPad k(device(), {0, 0, 2}, {0, 0, 3});
       k.setSourceFeatureChannelOffset(1);
       k.setSourceFeatureChannelMaxCount(3);
@@ -530,7 +535,8 @@ TEST(NNPad, SpecExamples) {
       auto o = runKernel(k, channels, F::Float32, F::Float32, {1, 1, 1, 12});
       std::vector<double> got(o.actual.data.begin() + 4, o.actual.data.end());
       EXPECT_EQ(got, values) << toString(edge) << (plain ? " plain" : " fast");
-      for (int c = 0; c < 4; ++c) EXPECT_TRUE(std::isnan(o.actual.data[size_t(c)])) << "channel " << c << " touched";
+      for (int c = 0; c < 4; ++c)
+        EXPECT_TRUE(std::isnan(o.actual.data[size_t(c)])) << "channel " << c << " touched";
     }
     for (auto [edge, offset, values] :
          {std::tuple{ImageEdgeMode::Mirror, -4, std::vector<double>{20, 21, 22, 21, 20, 21, 22, 21}},
@@ -580,10 +586,10 @@ void padMatchesReference(bool plain) {
         k->setDestinationFeatureChannelOffset(round % 3 == 0 ? 2 : 0);
         auto o = runKernel(*k, values, F::Float32, F::Float32, {3, 7, 10, dstChannels});
         ref::padKernel(padSpecOf(*k), placementOf(*k), o.source, o.expected);
-        EXPECT_TRUE(exact(o, F::Float32)) << toString(edge) << " channels=" << channels << " before=" << before
-                                          << " after=" << after << " offset=" << offset.x << "," << offset.y
-                                          << "," << offset.z << " fillArray=" << bool(fill)
-                                          << (plain ? " plain" : " fast");
+        EXPECT_TRUE(exact(o, F::Float32))
+            << toString(edge) << " channels=" << channels << " before=" << before << " after=" << after
+            << " offset=" << offset.x << "," << offset.y << "," << offset.z << " fillArray=" << bool(fill)
+            << (plain ? " plain" : " fast");
       }
     }
   }
@@ -656,13 +662,25 @@ TEST(NNPad, RejectsBadInputAndLeavesTheDestinationUntouched) {
   auto dst = makeDestination(F::Float32, {1, 3, 3, 8});
   auto poisoned = test::poison(*dst);
   auto reject = [&](const std::function<std::shared_ptr<NNPad>()>& make, const char* property) {
-    expectRejected([&](CommandBufferPtr cb) { make()->encode(cb, src, dst); }, "NNPad", property, *dst, poisoned);
+    expectRejected([&](CommandBufferPtr cb) { make()->encode(cb, src, dst); }, "NNPad", property, *dst,
+                   poisoned);
   };
   auto shortFill = std::make_shared<const std::vector<float>>(std::vector<float>{1, 2, 3, 4, 5});
-  reject([&] { return NNPad::make(device(), {0, 0, 1}, {0, 0, 1}, shortFill); }, "fillValueArray");  // 6 written
-  reject([&] { return NNPad::make(device(), {0, 0, 0}, {0, 0, 0}, std::make_shared<const std::vector<float>>()); },
-         "fillValueArray");
-  reject([&] { return NNPad::make(device(), {0, 0, 3}, {0, 0, 2}); }, "destination featureChannels");  // 9 > 8
+  reject(
+      [&] {
+        return NNPad::make(device(), {0, 0, 1}, {0, 0, 1}, shortFill);
+      },
+      "fillValueArray");  // 6 written
+  reject(
+      [&] {
+        return NNPad::make(device(), {0, 0, 0}, {0, 0, 0}, std::make_shared<const std::vector<float>>());
+      },
+      "fillValueArray");
+  reject(
+      [&] {
+        return NNPad::make(device(), {0, 0, 3}, {0, 0, 2});
+      },
+      "destination featureChannels");  // 9 > 8
   reject(
       [&] {
         auto k = NNPad::make(device());
@@ -744,7 +762,8 @@ TEST(NNPad, PyTorchParity) {
 
 TEST(NNConcatenation, FeatureChannelOffsetsRoundEachInputUpToFour) {
   EXPECT_EQ(NNConcatenation::featureChannelOffsets({32, 16}), (std::vector<uint64_t>{0, 32, 48}));
-  EXPECT_EQ(NNConcatenation::featureChannelOffsets({23, 1, 4, 5}), (std::vector<uint64_t>{0, 24, 28, 32, 40}));
+  EXPECT_EQ(NNConcatenation::featureChannelOffsets({23, 1, 4, 5}),
+            (std::vector<uint64_t>{0, 24, 28, 32, 40}));
   EXPECT_THROW(NNConcatenation::featureChannelOffsets({}), InvalidArgument);
   EXPECT_THROW(NNConcatenation::featureChannelOffsets({3, 0}), InvalidArgument);
   EXPECT_THROW(NNConcatenation::featureChannelOffsets({UINT64_MAX - 5, 8}), InvalidArgument);
@@ -782,7 +801,8 @@ TEST(NNConcatenation, AutoModeAndTemporaryInputs) {
   auto copy = NNSlice::make(device());
   ImagePtr temporary = copy->encode(cb, test::makeImage(b));  // read once by the concatenation
   auto k = NNConcatenation::make(device());
-  EXPECT_EQ(k->destinationImageDescriptor({test::makeImage(a), temporary}), ImageDescriptor::make(F::Float32, 3, 4, 12));
+  EXPECT_EQ(k->destinationImageDescriptor({test::makeImage(a), temporary}),
+            ImageDescriptor::make(F::Float32, 3, 4, 12));
   k->setDestinationImageAllocator(Image::defaultAllocator());
   ImagePtr dst = k->encode(cb, {test::makeImage(a), temporary});
   EXPECT_EQ(static_cast<TemporaryImage&>(*temporary).readCount(), 0u);
@@ -829,7 +849,8 @@ TEST(NNConcatenation, RejectsBadInputAndWritesNothing) {
   auto poisoned = test::poison(*dst);
   auto k = NNConcatenation::make(device());
   auto reject = [&](const ImageBatch& inputs, const ImagePtr& d, const char* property) {
-    expectRejected([&](CommandBufferPtr cb) { k->encode(cb, inputs, d); }, "NNConcatenation", property, *dst, poisoned);
+    expectRejected([&](CommandBufferPtr cb) { k->encode(cb, inputs, d); }, "NNConcatenation", property, *dst,
+                   poisoned);
   };
   reject({}, dst, "inputs is empty");
   reject({a, wide}, dst, "widths, heights and image counts");
@@ -842,7 +863,8 @@ TEST(NNConcatenation, RejectsBadInputAndWritesNothing) {
   reject({a, view}, dst, "aliases");
   auto cb = queue()->commandBuffer();
   auto t = TemporaryImage::make(cb, ImageDescriptor::make(F::Float32, 4, 3, 2, 2));
-  EXPECT_THROW(k->encode(cb, {a, t, t}, makeDestination(F::Float32, {2, 3, 4, 16})), InvalidArgument);  // readCount 1
+  EXPECT_THROW(k->encode(cb, {a, t, t}, makeDestination(F::Float32, {2, 3, 4, 16})),
+               InvalidArgument);  // readCount 1
   EXPECT_EQ(t->readCount(), 1u);  // nothing consumed by the rejected call
 }
 
@@ -895,11 +917,13 @@ TEST(Concatenation, ProducersWriteDisjointChannelRangesOfOneDestination) {
     ref::RefImage reshaped(2, 4, 6, 2);
     ref::reshapeKernel(0, kAll, 0, z, reshaped);
     for (int64_t i = 0; i < 2 * 4 * 6; ++i)
-      for (int64_t c = 0; c < 2; ++c) expected.data[size_t(i * expected.c + 20 + c)] = reshaped.data[size_t(i * 2 + c)];
+      for (int64_t c = 0; c < 2; ++c)
+        expected.data[size_t(i * expected.c + 20 + c)] = reshaped.data[size_t(i * 2 + c)];
     auto actual = test::download(*dst);
     EXPECT_TRUE(close(actual, expected, 0, 0)) << (plain ? "plain" : "fast");
     // The channels nobody wrote still hold the poison.
-    for (int64_t c : {5, 6, 7, 11, 19, 22, 23, 24, 25}) EXPECT_TRUE(std::isnan(actual.at(1, 3, 5, c))) << "channel " << c;
+    for (int64_t c : {5, 6, 7, 11, 19, 22, 23, 24, 25})
+      EXPECT_TRUE(std::isnan(actual.at(1, 3, 5, c))) << "channel " << c;
   }
 }
 

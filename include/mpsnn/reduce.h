@@ -43,12 +43,14 @@ class NNReduceUnary : public CNNKernel {
 };
 
 // The concrete unary reductions: constructor (device) and make(device) each.
-#define MPSNN_REDUCE_UNARY(Name, AxisValue, OperationValue)                                                  \
-  class Name : public NNReduceUnary {                                                                         \
-   public:                                                                                                    \
-    explicit Name(DevicePtr device) : NNReduceUnary(std::move(device), AxisValue, OperationValue) {}          \
-    static std::shared_ptr<Name> make(DevicePtr device) { return std::make_shared<Name>(std::move(device)); } \
-    const char* className() const override { return #Name; }                                                  \
+#define MPSNN_REDUCE_UNARY(Name, AxisValue, OperationValue)                                          \
+  class Name : public NNReduceUnary {                                                                \
+   public:                                                                                           \
+    explicit Name(DevicePtr device) : NNReduceUnary(std::move(device), AxisValue, OperationValue) {} \
+    static std::shared_ptr<Name> make(DevicePtr device) {                                            \
+      return std::make_shared<Name>(std::move(device));                                              \
+    }                                                                                                \
+    const char* className() const override { return #Name; }                                         \
   };
 // Row reductions (min, max, sum, sum / w) over x: one value per row of R and channel; the result is
 // 1 × h × C_read.
@@ -143,14 +145,15 @@ class NNReduceFeatureChannelsAndWeightsSum : public NNReduceFeatureChannelsAndWe
   explicit NNReduceFeatureChannelsAndWeightsSum(DevicePtr device)
       : NNReduceFeatureChannelsAndWeightsSum(std::move(device), false) {}
   NNReduceFeatureChannelsAndWeightsSum(DevicePtr device, bool doWeightedSumByNonZeroWeights)
-      : NNReduceFeatureChannelsAndWeights(std::move(device),
-                                          doWeightedSumByNonZeroWeights ? Divisor::NonZeroWeights : Divisor::None) {}
+      : NNReduceFeatureChannelsAndWeights(
+            std::move(device), doWeightedSumByNonZeroWeights ? Divisor::NonZeroWeights : Divisor::None) {}
   static std::shared_ptr<NNReduceFeatureChannelsAndWeightsSum> make(DevicePtr device) {
     return std::make_shared<NNReduceFeatureChannelsAndWeightsSum>(std::move(device));
   }
   static std::shared_ptr<NNReduceFeatureChannelsAndWeightsSum> make(DevicePtr device,
                                                                     bool doWeightedSumByNonZeroWeights) {
-    return std::make_shared<NNReduceFeatureChannelsAndWeightsSum>(std::move(device), doWeightedSumByNonZeroWeights);
+    return std::make_shared<NNReduceFeatureChannelsAndWeightsSum>(std::move(device),
+                                                                  doWeightedSumByNonZeroWeights);
   }
   const char* className() const override { return "NNReduceFeatureChannelsAndWeightsSum"; }
   bool doWeightedSumByNonZeroWeights() const { return divisor_ == Divisor::NonZeroWeights; }

@@ -21,18 +21,21 @@ namespace mpsnn {
 class NNReshape : public CNNKernel {
  public:
   explicit NNReshape(DevicePtr device);
-  static std::shared_ptr<NNReshape> make(DevicePtr device) { return std::make_shared<NNReshape>(std::move(device)); }
+  static std::shared_ptr<NNReshape> make(DevicePtr device) {
+    return std::make_shared<NNReshape>(std::move(device));
+  }
   const char* className() const override { return "NNReshape"; }
 
   using CNNKernel::encode;
   using CNNKernel::encodeBatch;
   /// Auto mode with a target shape: allocates the result with destinationImageAllocator.
-  ImagePtr encode(CommandBufferPtr commandBuffer, ImagePtr source, uint64_t reshapedWidth, uint64_t reshapedHeight,
-                  uint64_t reshapedFeatureChannels);
+  ImagePtr encode(CommandBufferPtr commandBuffer, ImagePtr source, uint64_t reshapedWidth,
+                  uint64_t reshapedHeight, uint64_t reshapedFeatureChannels);
   ImageBatch encodeBatch(CommandBufferPtr commandBuffer, const ImageBatch& sources, uint64_t reshapedWidth,
                          uint64_t reshapedHeight, uint64_t reshapedFeatureChannels);
   /// The source's own shape (width, height, destinationFeatureChannelOffset + C_read), one image.
-  ImageDescriptor destinationImageDescriptor(const ImageBatch& sourceImages, const StateBatch& sourceStates) override;
+  ImageDescriptor destinationImageDescriptor(const ImageBatch& sourceImages,
+                                             const StateBatch& sourceStates) override;
   /// The same for a target shape; throws InvalidArgument when it does not hold W·H·C_read values.
   ImageDescriptor destinationImageDescriptor(const ImageBatch& sourceImages, uint64_t reshapedWidth,
                                              uint64_t reshapedHeight, uint64_t reshapedFeatureChannels);
@@ -55,9 +58,12 @@ class NNReshape : public CNNKernel {
 class NNSlice : public CNNKernel {
  public:
   explicit NNSlice(DevicePtr device);
-  static std::shared_ptr<NNSlice> make(DevicePtr device) { return std::make_shared<NNSlice>(std::move(device)); }
+  static std::shared_ptr<NNSlice> make(DevicePtr device) {
+    return std::make_shared<NNSlice>(std::move(device));
+  }
   const char* className() const override { return "NNSlice"; }
-  ImageDescriptor destinationImageDescriptor(const ImageBatch& sourceImages, const StateBatch& sourceStates) override;
+  ImageDescriptor destinationImageDescriptor(const ImageBatch& sourceImages,
+                                             const StateBatch& sourceStates) override;
 
  protected:
   uint64_t destinationFeatureChannelsWritten(uint64_t cRead, const Image& destination) const override;

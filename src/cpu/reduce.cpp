@@ -11,7 +11,9 @@ namespace mpsnn::detail {
 namespace {
 
 /// True when the work is big enough for the OpenMP team to pay off.
-bool worthThreads(const ImageView& s) { return double(s.n) * double(s.h) * double(s.w) * double(s.c) > 32768.0; }
+bool worthThreads(const ImageView& s) {
+  return double(s.n) * double(s.h) * double(s.w) * double(s.c) > 32768.0;
+}
 
 // ---- float32 -------------------------------------------------------------------------------------
 
@@ -31,7 +33,8 @@ inline void combineInto(ReduceOperation op, float* acc, const float* px, int64_t
 }
 
 /// Row y of image n reduced over x into acc[0, c) (initialised here).
-inline void reduceRow(ReduceOperation op, const ImageView& s, const float* src, int64_t n, int64_t y, float* acc) {
+inline void reduceRow(ReduceOperation op, const ImageView& s, const float* src, int64_t n, int64_t y,
+                      float* acc) {
   std::fill(acc, acc + s.c, reduceIdentity(op));
   const float* row = src + s.index(n, y, 0, 0);
   for (int64_t x = 0; x < s.w; ++x) combineInto(op, acc, row + x * s.pixelStride, s.c);
@@ -109,12 +112,14 @@ void float32Run(const ReduceProblem& p, QueueContext&) {
             if (s.pixelStride == s.c) {
               combineInto(op, acc.data(), row, width * s.c);
             } else {
-              for (int64_t x = 0; x < width; ++x) combineInto(op, acc.data() + x * s.c, row + x * s.pixelStride, s.c);
+              for (int64_t x = 0; x < width; ++x)
+                combineInto(op, acc.data() + x * s.c, row + x * s.pixelStride, s.c);
             }
           }
           for (int64_t x = 0; x < width; ++x) {
             float* out = dst + d.index(n, 0, x0 + x, 0);
-            for (int64_t c = 0; c < d.c; ++c) out[c] = reduceFinish(op, acc[size_t(x * s.c + c)], s.h, p.weight);
+            for (int64_t c = 0; c < d.c; ++c)
+              out[c] = reduceFinish(op, acc[size_t(x * s.c + c)], s.h, p.weight);
           }
         }
       }
@@ -127,8 +132,9 @@ void float32Run(const ReduceProblem& p, QueueContext&) {
         const int64_t n = r / d.h, y = r % d.h;
         for (int64_t x = 0; x < d.w; ++x) {
           const float* px = src + s.index(n, y, x, 0);
-          dst[d.index(n, y, x, 0)] = isArgument(op) ? float(argumentOfPixel(op, px, s.c))
-                                                    : reduceFinish(op, reducePixel(op, px, s.c), s.c, p.weight);
+          dst[d.index(n, y, x, 0)] = isArgument(op)
+                                         ? float(argumentOfPixel(op, px, s.c))
+                                         : reduceFinish(op, reducePixel(op, px, s.c), s.c, p.weight);
         }
       }
       break;
@@ -142,7 +148,8 @@ void float32Run(const ReduceProblem& p, QueueContext&) {
       std::vector<float> acc(size_t(s.c));
       for (int64_t n = 0; n < d.n; ++n) {
         std::fill(acc.begin(), acc.end(), reduceIdentity(op));
-        for (int64_t y = 0; y < s.h; ++y) combineInto(op, acc.data(), rowsAcc.data() + (n * s.h + y) * s.c, s.c);
+        for (int64_t y = 0; y < s.h; ++y)
+          combineInto(op, acc.data(), rowsAcc.data() + (n * s.h + y) * s.c, s.c);
         float* out = dst + d.index(n, 0, 0, 0);
         for (int64_t c = 0; c < d.c; ++c) out[c] = reduceFinish(op, acc[size_t(c)], s.w * s.h, p.weight);
       }

@@ -21,23 +21,33 @@ void copyRuns(const RunCopy& plan) {
 #pragma omp parallel for schedule(static) if (double(runs) * double(plan.runBytes) > 262144.0)
   for (int64_t t = 0; t < pieces; ++t) {
     const int64_t run = t / piecesPerRun, piece = t % piecesPerRun;
-    const int64_t c = run % plan.count[2], b = run / plan.count[2] % plan.count[1], a = run / (plan.count[2] * plan.count[1]);
+    const int64_t c = run % plan.count[2], b = run / plan.count[2] % plan.count[1],
+                  a = run / (plan.count[2] * plan.count[1]);
     const int64_t begin = piece * kPiece;
     const int64_t bytes = std::min(kPiece, plan.runBytes - begin);
     std::memcpy(plan.dst + a * plan.dstStride[0] + b * plan.dstStride[1] + c * plan.dstStride[2] + begin,
-                plan.src + a * plan.srcStride[0] + b * plan.srcStride[1] + c * plan.srcStride[2] + begin, size_t(bytes));
+                plan.src + a * plan.srcStride[0] + b * plan.srcStride[1] + c * plan.srcStride[2] + begin,
+                size_t(bytes));
   }
 }
 
-bool worthThreads(const ImageView& d) { return double(d.n) * double(d.h) * double(d.w) * double(d.c) > 32768.0; }
+bool worthThreads(const ImageView& d) {
+  return double(d.n) * double(d.h) * double(d.w) * double(d.c) > 32768.0;
+}
 
 /// Calls fn.template operator()<T>() with T the unsigned integer of the storage format's element size.
 template <class Fn>
 void dispatchElementSize(ImageFeatureChannelFormat format, Fn&& fn) {
   switch (bytesPerChannel(format)) {
-    case 1: fn.template operator()<uint8_t>(); break;
-    case 2: fn.template operator()<uint16_t>(); break;
-    default: fn.template operator()<uint32_t>(); break;
+    case 1:
+      fn.template operator()<uint8_t>();
+      break;
+    case 2:
+      fn.template operator()<uint16_t>();
+      break;
+    default:
+      fn.template operator()<uint32_t>();
+      break;
   }
 }
 
@@ -156,7 +166,8 @@ void padPlainRun(const PadProblem& p, QueueContext&) {
   for (int64_t i = 0; i < total; ++i) {
     const int64_t j = i % d.c, x = i / d.c % d.w, y = i / (d.c * d.w) % d.h, n = i / (d.c * d.w * d.h);
     int64_t sy = p.io.offsetY + y, sx = p.io.offsetX + x, t = j - p.channelsBefore;
-    const bool inside = resolvePadCoordinate(sy, s.h, p.io.edgeMode) && resolvePadCoordinate(sx, s.w, p.io.edgeMode) &&
+    const bool inside = resolvePadCoordinate(sy, s.h, p.io.edgeMode) &&
+                        resolvePadCoordinate(sx, s.w, p.io.edgeMode) &&
                         resolvePadCoordinate(t, s.c, p.io.edgeMode);
     d.store(d.index(n, y, x, j), inside ? s.load(s.index(n, sy, sx, t)) : padFill(p, j));
   }

@@ -28,7 +28,8 @@ __device__ __forceinline__ float loadElement<__half>(const __half* p, int64_t i)
   return __half2float(p[i]);
 }
 
-/// A source view as the typed kernels take it: element (n, y, x, c) at data[n·image + y·row + x·pixel + c].
+/// A source view as the typed kernels take it: element (n, y, x, c) is
+/// data[n·image + y·row + x·pixel + c].
 template <class T>
 struct TypedView {
   const T* data;
@@ -67,7 +68,8 @@ __global__ void rowsKernel(TypedView<T> s, RawView d, ReduceSpec spec) {
   if (s.c > threads) {
     for (int64_t ch = t; ch < s.c; ch += threads) {
       float acc = reduceIdentity(op);
-      for (int64_t x = 0; x < s.w; ++x) acc = reduceCombine(op, acc, loadElement(base, x * s.pixelStride + ch));
+      for (int64_t x = 0; x < s.w; ++x)
+        acc = reduceCombine(op, acc, loadElement(base, x * s.pixelStride + ch));
       d.store(d.index(n, y, 0, ch), reduceFinish(spec.finish, acc, spec.count, spec.weight));
     }
     return;
@@ -76,7 +78,8 @@ __global__ void rowsKernel(TypedView<T> s, RawView d, ReduceSpec spec) {
   const int ch = t % c, group = t / c;
   float acc = reduceIdentity(op);
   if (t < active)
-    for (int64_t x = group; x < s.w; x += groups) acc = reduceCombine(op, acc, loadElement(base, x * s.pixelStride + ch));
+    for (int64_t x = group; x < s.w; x += groups)
+      acc = reduceCombine(op, acc, loadElement(base, x * s.pixelStride + ch));
   partial[t] = acc;
   __syncthreads();
   for (int stride = 1; stride < groups; stride <<= 1) {
@@ -109,7 +112,8 @@ __global__ void columnsKernel(TypedView<T> s, RawView d, ReduceSpec spec) {
     x = f / s.c;
     ch = f % s.c;
     const T* column = s.data + n * s.imageStride + x * s.pixelStride + ch;
-    for (int64_t y = threadIdx.y; y < s.h; y += 8) acc = reduceCombine(op, acc, loadElement(column, y * s.rowStride));
+    for (int64_t y = threadIdx.y; y < s.h; y += 8)
+      acc = reduceCombine(op, acc, loadElement(column, y * s.rowStride));
   }
   partial[threadIdx.y][threadIdx.x] = acc;
   __syncthreads();
@@ -135,8 +139,10 @@ __device__ __forceinline__ float channelResult(const T* px, int64_t begin, int64
   float acc = reduceIdentity(accumulation(op));
   for (int64_t k = begin; k < channels; k += step) {
     const float v = loadElement(px, k);
-    if (isArgument(op)) best = argumentBetter(op, best, {v, k});
-    else acc = reduceCombine(accumulation(op), acc, v);
+    if (isArgument(op))
+      best = argumentBetter(op, best, {v, k});
+    else
+      acc = reduceCombine(accumulation(op), acc, v);
   }
   return acc;
 }
@@ -144,7 +150,8 @@ __device__ __forceinline__ float channelResult(const T* px, int64_t begin, int64
 template <class T>
 __global__ void channelsThreadKernel(TypedView<T> s, RawView d, ReduceOperation op, float weight) {
   const int64_t pixels = d.n * d.h * d.w;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < pixels; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < pixels;
+       i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t x = i % d.w, y = i / d.w % d.h, n = i / (d.w * d.h);
     const T* px = s.data + n * s.imageStride + y * s.rowStride + x * s.pixelStride;
     ArgumentCandidate best = argumentIdentity(op);
@@ -166,19 +173,22 @@ __global__ void channelsWarpKernel(TypedView<T> s, RawView d, ReduceOperation op
     float acc = channelResult(px, lane, 32, s.c, op, best);
     for (int offset = 16; offset > 0; offset >>= 1) {
       if (isArgument(op)) {
-        const ArgumentCandidate other = {__shfl_down_sync(0xffffffffu, best.value, offset),
-                                         (int64_t)__shfl_down_sync(0xffffffffu, (long long)best.index, offset)};
+        const ArgumentCandidate other = {
+            __shfl_down_sync(0xffffffffu, best.value, offset),
+            (int64_t)__shfl_down_sync(0xffffffffu, (long long)best.index, offset)};
         best = argumentBetter(op, best, other);
       } else {
         acc = reduceCombine(accumulation(op), acc, __shfl_down_sync(0xffffffffu, acc, offset));
       }
     }
-    if (lane == 0) d.store(d.index(n, y, x, 0), isArgument(op) ? float(best.index) : reduceFinish(op, acc, s.c, weight));
+    if (lane == 0)
+      d.store(d.index(n, y, x, 0), isArgument(op) ? float(best.index) : reduceFinish(op, acc, s.c, weight));
   }
 }
 
 template <class T>
-void launchChannels(const TypedView<T>& s, const RawView& d, ReduceOperation op, float weight, cudaStream_t stream) {
+void launchChannels(const TypedView<T>& s, const RawView& d, ReduceOperation op, float weight,
+                    cudaStream_t stream) {
   const int64_t pixels = d.n * d.h * d.w;
   if (s.c >= 64) {
     channelsWarpKernel<T><<<blocksFor(pixels * 32), kThreads, 0, stream>>>(s, d, op, weight);
@@ -196,7 +206,8 @@ bool typedSupports(const ReduceProblem& p) {
   const bool rowsFit = (p.axis != ReduceAxis::Row && p.axis != ReduceAxis::Spatial) ||
                        p.src.n * p.src.h < (int64_t(1) << 31) - 1;
   const bool imagesFit = p.src.n <= 65535;  // the columns kernel's grid y
-  return (f == ImageFeatureChannelFormat::Float32 || f == ImageFeatureChannelFormat::Float16) && rowsFit && imagesFit;
+  return (f == ImageFeatureChannelFormat::Float32 || f == ImageFeatureChannelFormat::Float16) && rowsFit &&
+         imagesFit;
 }
 
 template <class T>
@@ -211,7 +222,8 @@ void typedRunAs(const ReduceProblem& p, QueueContext& ctx) {
                  cuda.stream());
       break;
     case ReduceAxis::Column:
-      launchColumns(s, d, ReduceSpec{op == ReduceOperation::Mean ? ReduceOperation::Sum : op, op, s.h, p.weight},
+      launchColumns(s, d,
+                    ReduceSpec{op == ReduceOperation::Mean ? ReduceOperation::Sum : op, op, s.h, p.weight},
                     cuda.stream());
       break;
     case ReduceAxis::FeatureChannels:
@@ -231,15 +243,18 @@ void typedRunAs(const ReduceProblem& p, QueueContext& ctx) {
 }
 
 void typedRun(const ReduceProblem& p, QueueContext& ctx) {
-  if (p.src.format == ImageFeatureChannelFormat::Float16) typedRunAs<__half>(p, ctx);
-  else typedRunAs<float>(p, ctx);
+  if (p.src.format == ImageFeatureChannelFormat::Float16)
+    typedRunAs<__half>(p, ctx);
+  else
+    typedRunAs<float>(p, ctx);
 }
 
 // ---- plain: one thread per result element, any format ----------------------------------------------
 
 __global__ void reducePlainKernel(RawView s, RawView d, ReduceAxis axis, ReduceOperation op, float weight) {
   const int64_t total = d.n * d.h * d.w * d.c;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t c = i % d.c, x = i / d.c % d.w, y = i / (d.c * d.w) % d.h, n = i / (d.c * d.w * d.h);
     float result;
     if (isArgument(op)) {
@@ -286,10 +301,12 @@ void plainRun(const ReduceProblem& p, QueueContext& ctx) {
 // ---- weights ---------------------------------------------------------------------------------------
 
 /// One thread per pixel, float32 data and weights: dot product over the channels.
-__global__ void weightsFloat32Kernel(TypedView<float> a, TypedView<float> w, RawView d, WeightsDivisor divisor) {
+__global__ void weightsFloat32Kernel(TypedView<float> a, TypedView<float> w, RawView d,
+                                     WeightsDivisor divisor) {
   const bool single = w.w == 1 && w.h == 1;
   const int64_t pixels = d.n * d.h * d.w;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < pixels; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < pixels;
+       i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t x = i % d.w, y = i / d.w % d.h, n = i / (d.w * d.h);
     const float* pa = a.data + n * a.imageStride + y * a.rowStride + x * a.pixelStride;
     const float* pw = w.data + n * w.imageStride + (single ? 0 : y * w.rowStride + x * w.pixelStride);
@@ -304,7 +321,8 @@ __global__ void weightsFloat32Kernel(TypedView<float> a, TypedView<float> w, Raw
 }
 
 bool weightsFloat32Supports(const WeightsReduceProblem& p) {
-  return p.data.format == ImageFeatureChannelFormat::Float32 && p.weights.format == ImageFeatureChannelFormat::Float32;
+  return p.data.format == ImageFeatureChannelFormat::Float32 &&
+         p.weights.format == ImageFeatureChannelFormat::Float32;
 }
 
 void weightsFloat32Run(const WeightsReduceProblem& p, QueueContext& ctx) {
@@ -317,7 +335,8 @@ void weightsFloat32Run(const WeightsReduceProblem& p, QueueContext& ctx) {
 __global__ void weightsPlainKernel(RawView a, RawView w, RawView d, WeightsDivisor divisor) {
   const bool single = w.w == 1 && w.h == 1;
   const int64_t pixels = d.n * d.h * d.w;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < pixels; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < pixels;
+       i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t x = i % d.w, y = i / d.w % d.h, n = i / (d.w * d.h);
     float dot = 0.0f;
     int64_t nonZero = 0;

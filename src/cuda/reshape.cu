@@ -60,15 +60,18 @@ struct RunStrides {
 /// as the warp's accesses spread over several runs).
 template <class Word, class Divider, class Index>
 __global__ void copyRunsKernel(const char* __restrict__ src, char* __restrict__ dst, Index totalWords,
-                               Divider wordsPerRun, Divider innerCount, Divider middleCount, RunStrides strides) {
+                               Divider wordsPerRun, Divider innerCount, Divider middleCount,
+                               RunStrides strides) {
   const Index step = Index(gridDim.x) * blockDim.x;
   for (Index i = Index(blockIdx.x) * blockDim.x + threadIdx.x; i < totalWords; i += step) {
     Index run, word, outer, c, a, b;
     wordsPerRun.divmod(i, run, word);
     innerCount.divmod(run, outer, c);
     middleCount.divmod(outer, a, b);
-    const int64_t from = int64_t(a) * strides.src[0] + int64_t(b) * strides.src[1] + int64_t(c) * strides.src[2];
-    const int64_t to = int64_t(a) * strides.dst[0] + int64_t(b) * strides.dst[1] + int64_t(c) * strides.dst[2];
+    const int64_t from =
+        int64_t(a) * strides.src[0] + int64_t(b) * strides.src[1] + int64_t(c) * strides.src[2];
+    const int64_t to =
+        int64_t(a) * strides.dst[0] + int64_t(b) * strides.dst[1] + int64_t(c) * strides.dst[2];
     reinterpret_cast<Word*>(dst + to)[word] = reinterpret_cast<const Word*>(src + from)[word];
   }
 }
@@ -83,7 +86,8 @@ __global__ void copyFlatKernel(const Word* __restrict__ src, Word* __restrict__ 
 /// The widest word (16, 8, 4, 2 or 1 bytes) that divides the run length, every stride that moves and
 /// both base addresses.
 int64_t wordBytes(const RunCopy& plan) {
-  uint64_t bits = uint64_t(plan.runBytes) | reinterpret_cast<uintptr_t>(plan.src) | reinterpret_cast<uintptr_t>(plan.dst);
+  uint64_t bits =
+      uint64_t(plan.runBytes) | reinterpret_cast<uintptr_t>(plan.src) | reinterpret_cast<uintptr_t>(plan.dst);
   for (int k = 0; k < 3; ++k)
     if (plan.count[k] > 1) bits |= uint64_t(plan.srcStride[k]) | uint64_t(plan.dstStride[k]);
   for (int64_t w : {16, 8, 4, 2})
@@ -96,8 +100,8 @@ void copyRunsAs(const RunCopy& plan, cudaStream_t stream) {
   const int64_t wordsPerRun = plan.runBytes / int64_t(sizeof(Word));
   const int64_t runs = plan.runs();
   if (runs == 1) {
-    copyFlatKernel<Word><<<blocksFor(wordsPerRun), kThreads, 0, stream>>>(reinterpret_cast<const Word*>(plan.src),
-                                                                          reinterpret_cast<Word*>(plan.dst), wordsPerRun);
+    copyFlatKernel<Word><<<blocksFor(wordsPerRun), kThreads, 0, stream>>>(
+        reinterpret_cast<const Word*>(plan.src), reinterpret_cast<Word*>(plan.dst), wordsPerRun);
     MPSNN_CUDA_LAUNCH_CHECK();
     return;
   }
@@ -106,23 +110,33 @@ void copyRunsAs(const RunCopy& plan, cudaStream_t stream) {
   const int64_t total = wordsPerRun * runs;
   if (total < (int64_t(1) << 31)) {
     copyRunsKernel<Word, FastDivider, uint32_t><<<blocksFor(total), kThreads, 0, stream>>>(
-        plan.src, plan.dst, uint32_t(total), FastDivider(uint32_t(wordsPerRun)), FastDivider(uint32_t(plan.count[2])),
-        FastDivider(uint32_t(plan.count[1])), strides);
+        plan.src, plan.dst, uint32_t(total), FastDivider(uint32_t(wordsPerRun)),
+        FastDivider(uint32_t(plan.count[2])), FastDivider(uint32_t(plan.count[1])), strides);
   } else {
     copyRunsKernel<Word, WideDivider, uint64_t><<<blocksFor(total), kThreads, 0, stream>>>(
-        plan.src, plan.dst, uint64_t(total), WideDivider(uint64_t(wordsPerRun)), WideDivider(uint64_t(plan.count[2])),
-        WideDivider(uint64_t(plan.count[1])), strides);
+        plan.src, plan.dst, uint64_t(total), WideDivider(uint64_t(wordsPerRun)),
+        WideDivider(uint64_t(plan.count[2])), WideDivider(uint64_t(plan.count[1])), strides);
   }
   MPSNN_CUDA_LAUNCH_CHECK();
 }
 
 void copyRuns(const RunCopy& plan, cudaStream_t stream) {
   switch (wordBytes(plan)) {
-    case 16: copyRunsAs<uint4>(plan, stream); break;
-    case 8: copyRunsAs<uint2>(plan, stream); break;
-    case 4: copyRunsAs<uint32_t>(plan, stream); break;
-    case 2: copyRunsAs<uint16_t>(plan, stream); break;
-    default: copyRunsAs<uint8_t>(plan, stream); break;
+    case 16:
+      copyRunsAs<uint4>(plan, stream);
+      break;
+    case 8:
+      copyRunsAs<uint2>(plan, stream);
+      break;
+    case 4:
+      copyRunsAs<uint32_t>(plan, stream);
+      break;
+    case 2:
+      copyRunsAs<uint16_t>(plan, stream);
+      break;
+    default:
+      copyRunsAs<uint8_t>(plan, stream);
+      break;
   }
 }
 
@@ -130,9 +144,15 @@ void copyRuns(const RunCopy& plan, cudaStream_t stream) {
 template <class Fn>
 void dispatchElementSize(ImageFeatureChannelFormat format, Fn&& fn) {
   switch (bytesPerChannel(format)) {
-    case 1: fn.template operator()<uint8_t>(); break;
-    case 2: fn.template operator()<uint16_t>(); break;
-    default: fn.template operator()<uint32_t>(); break;
+    case 1:
+      fn.template operator()<uint8_t>();
+      break;
+    case 2:
+      fn.template operator()<uint16_t>();
+      break;
+    default:
+      fn.template operator()<uint32_t>();
+      break;
   }
 }
 
@@ -149,7 +169,8 @@ __global__ void reshapeGatherKernel(RawView s, RawView d) {
   const T* src = static_cast<const T*>(s.data);
   T* dst = static_cast<T*>(d.data);
   const int64_t perImage = d.h * d.w * d.c, total = d.n * perImage;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t n = i / perImage, L = i % perImage;
     const int64_t c2 = L % d.c, x2 = L / d.c % d.w, y2 = L / d.c / d.w;
     const int64_t c = L % s.c, x = L / s.c % s.w, y = L / s.c / s.w;
@@ -161,14 +182,16 @@ bool reshapeGatherSupports(const ReshapeProblem& p) { return p.src.format == p.d
 void reshapeGatherRun(const ReshapeProblem& p, QueueContext& ctx) {
   const RawView d = p.dst.raw();
   dispatchElementSize(d.format, [&]<class T>() {
-    reshapeGatherKernel<T><<<blocksFor(d.n * d.h * d.w * d.c), kThreads, 0, cudaContext(ctx).stream()>>>(p.src.raw(), d);
+    reshapeGatherKernel<T>
+        <<<blocksFor(d.n * d.h * d.w * d.c), kThreads, 0, cudaContext(ctx).stream()>>>(p.src.raw(), d);
   });
   MPSNN_CUDA_LAUNCH_CHECK();
 }
 
 __global__ void reshapePlainKernel(RawView s, RawView d) {
   const int64_t perImage = d.h * d.w * d.c, total = d.n * perImage;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t n = i / perImage, L = i % perImage;
     const int64_t c2 = L % d.c, x2 = L / d.c % d.w, y2 = L / d.c / d.w;
     const int64_t c = L % s.c, x = L / s.c % s.w, y = L / s.c / s.w;
@@ -179,7 +202,8 @@ __global__ void reshapePlainKernel(RawView s, RawView d) {
 bool reshapePlainSupports(const ReshapeProblem&) { return true; }
 void reshapePlainRun(const ReshapeProblem& p, QueueContext& ctx) {
   const RawView d = p.dst.raw();
-  reshapePlainKernel<<<blocksFor(d.n * d.h * d.w * d.c), kThreads, 0, cudaContext(ctx).stream()>>>(p.src.raw(), d);
+  reshapePlainKernel<<<blocksFor(d.n * d.h * d.w * d.c), kThreads, 0, cudaContext(ctx).stream()>>>(
+      p.src.raw(), d);
   MPSNN_CUDA_LAUNCH_CHECK();
 }
 
@@ -212,8 +236,8 @@ struct ElementDividers {
   Divider c, w, h;
 };
 template <class Divider, class Index>
-__device__ __forceinline__ void elementOf(const ElementDividers<Divider>& div, Index i, Index& n, Index& y, Index& x,
-                                          Index& c) {
+__device__ __forceinline__ void elementOf(const ElementDividers<Divider>& div, Index i, Index& n, Index& y,
+                                          Index& x, Index& c) {
   Index pixel, row;
   div.c.divmod(i, pixel, c);
   div.w.divmod(pixel, row, x);
@@ -222,18 +246,22 @@ __device__ __forceinline__ void elementOf(const ElementDividers<Divider>& div, I
 
 /// One thread per destination element, storage bits moved unchanged; the fill converted in place.
 template <class T, class Divider, class Index>
-__global__ void padGatherKernel(RawView s, RawView d, PadPlacement p, ElementDividers<Divider> div, Index total) {
+__global__ void padGatherKernel(RawView s, RawView d, PadPlacement p, ElementDividers<Divider> div,
+                                Index total) {
   const T* src = static_cast<const T*>(s.data);
   T* dst = static_cast<T*>(d.data);
-  for (Index i = Index(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += Index(gridDim.x) * blockDim.x) {
+  for (Index i = Index(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += Index(gridDim.x) * blockDim.x) {
     Index n, y, x, j;
     elementOf(div, i, n, y, x, j);
     int64_t sy = p.offsetY + y, sx = p.offsetX + x, t = j - p.channelsBefore;
     const bool inside = resolvePadCoordinate(sy, s.h, p.edge) && resolvePadCoordinate(sx, s.w, p.edge) &&
                         resolvePadCoordinate(t, s.c, p.edge);
     T value;
-    if (inside) value = src[s.index(n, sy, sx, t)];
-    else storeFromFloat(&value, 0, d.format, fillOf(p, j));
+    if (inside)
+      value = src[s.index(n, sy, sx, t)];
+    else
+      storeFromFloat(&value, 0, d.format, fillOf(p, j));
     dst[d.index(n, y, x, j)] = value;
   }
 }
@@ -261,7 +289,8 @@ void padGatherRun(const PadProblem& p, QueueContext& ctx) {
 
 __global__ void padPlainKernel(RawView s, RawView d, PadPlacement p) {
   const int64_t total = d.n * d.h * d.w * d.c;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t j = i % d.c, x = i / d.c % d.w, y = i / (d.c * d.w) % d.h, n = i / (d.c * d.w * d.h);
     int64_t sy = p.offsetY + y, sx = p.offsetX + x, t = j - p.channelsBefore;
     const bool inside = resolvePadCoordinate(sy, s.h, p.edge) && resolvePadCoordinate(sx, s.w, p.edge) &&
@@ -273,8 +302,8 @@ __global__ void padPlainKernel(RawView s, RawView d, PadPlacement p) {
 bool padPlainSupports(const PadProblem&) { return true; }
 void padPlainRun(const PadProblem& p, QueueContext& ctx) {
   const RawView d = p.io.dst.raw();
-  padPlainKernel<<<blocksFor(d.n * d.h * d.w * d.c), kThreads, 0, cudaContext(ctx).stream()>>>(p.io.src.raw(), d,
-                                                                                                 placementOf(p));
+  padPlainKernel<<<blocksFor(d.n * d.h * d.w * d.c), kThreads, 0, cudaContext(ctx).stream()>>>(
+      p.io.src.raw(), d, placementOf(p));
   MPSNN_CUDA_LAUNCH_CHECK();
 }
 

@@ -30,12 +30,14 @@ struct SourceRegion {
 
 /// Spec 06 §4.1: `clip` ∩ the image; an empty intersection is invalid. The comparisons are written so
 /// that no sum can wrap around.
-SourceRegion sourceRegion(const std::string& who, const char* property, const IntRegion& clip, const Image& image) {
+SourceRegion sourceRegion(const std::string& who, const char* property, const IntRegion& clip,
+                          const Image& image) {
   auto axis = [&](uint64_t origin, uint64_t size, uint64_t extent, const char* name, uint64_t& first,
                   uint64_t& count) {
     if (origin >= extent || size == 0)
-      throw InvalidArgument(who + ": " + property + " = " + regionString(clip) + " does not intersect the source (" +
-                            name + " extent " + str(extent) + "): the reduced region is empty");
+      throw InvalidArgument(who + ": " + property + " = " + regionString(clip) +
+                            " does not intersect the source (" + name + " extent " + str(extent) +
+                            "): the reduced region is empty");
     first = origin;
     count = std::min(size, extent - origin);
   };
@@ -48,20 +50,21 @@ SourceRegion sourceRegion(const std::string& who, const char* property, const In
 
 /// Throws unless a result of outW × outH fits in `destination` at clipRect.origin (spec 06 §4.1), and
 /// unless an explicit clipRect depth stays within the images the source regions provide.
-void requireResultFits(const std::string& who, const IntRegion& clipRect, const Image& destination, uint64_t outW,
-                       uint64_t outH, uint64_t sourceDepth) {
+void requireResultFits(const std::string& who, const IntRegion& clipRect, const Image& destination,
+                       uint64_t outW, uint64_t outH, uint64_t sourceDepth) {
   if (clipRect.origin.x > destination.width() || outW > destination.width() - clipRect.origin.x ||
       clipRect.origin.y > destination.height() || outH > destination.height() - clipRect.origin.y)
-    throw InvalidArgument(who + ": destination " + str(destination.width()) + "x" + str(destination.height()) +
-                          " cannot hold the " + str(outW) + "x" + str(outH) + " result at clipRect.origin (" +
-                          str(clipRect.origin.x) + ", " + str(clipRect.origin.y) + ")");
+    throw InvalidArgument(who + ": destination " + str(destination.width()) + "x" +
+                          str(destination.height()) + " cannot hold the " + str(outW) + "x" + str(outH) +
+                          " result at clipRect.origin (" + str(clipRect.origin.x) + ", " +
+                          str(clipRect.origin.y) + ")");
   if (!isRectNoClip(clipRect) && clipRect.size.depth != UINT64_MAX && clipRect.size.depth > sourceDepth)
     throw InvalidArgument(who + ": clipRect.size.depth = " + str(clipRect.size.depth) +
                           " exceeds the source images of the reduced region (" + str(sourceDepth) + ")");
 }
 
-std::string describeReduce(const char* kernel, const char* implementation, const std::vector<const ImageView*>& views,
-                           const std::string& extra) {
+std::string describeReduce(const char* kernel, const char* implementation,
+                           const std::vector<const ImageView*>& views, const std::string& extra) {
   std::string s = std::string(kernel) + ",impl=" + implementation;
   for (const ImageView* v : views) {
     s += ',';
@@ -155,7 +158,8 @@ Offset NNReduceBinary::primarySourceOffset(const Image& primary) const {
 }
 
 Offset NNReduceBinary::secondarySourceOffset(const Image& secondary) const {
-  const SourceRegion r = sourceRegion(className(), "secondarySourceClipRect", secondarySourceClipRect_, secondary);
+  const SourceRegion r =
+      sourceRegion(className(), "secondarySourceClipRect", secondarySourceClipRect_, secondary);
   return {int64_t(r.x0), int64_t(r.y0), int64_t(r.z0)};
 }
 
@@ -170,8 +174,8 @@ void requireWeightsShape(const std::string& who, const SourceRegion& data, const
   const bool same = weights.w == data.w && weights.h == data.h;
   const bool single = weights.w == 1 && weights.h == 1;
   if (!same && !single)
-    throw InvalidArgument(who + ": secondarySourceClipRect selects a " + str(weights.w) + "x" + str(weights.h) +
-                          " weights region for a " + str(data.w) + "x" + str(data.h) +
+    throw InvalidArgument(who + ": secondarySourceClipRect selects a " + str(weights.w) + "x" +
+                          str(weights.h) + " weights region for a " + str(data.w) + "x" + str(data.h) +
                           " primary region (it must be the same size or 1x1)");
 }
 }  // namespace
@@ -185,16 +189,17 @@ void NNReduceFeatureChannelsAndWeights::validateImages(const Image& primary, con
   const uint64_t cs = std::min(secondarySourceFeatureChannelMaxCount_,
                                secondary.featureChannels() - secondarySourceFeatureChannelOffset_);
   if (cp != cs)
-    throw InvalidArgument(who + ": primary reads " + str(cp) + " feature channels and secondary (weights) reads " +
-                          str(cs) + " (they must be equal)");
+    throw InvalidArgument(who + ": primary reads " + str(cp) +
+                          " feature channels and secondary (weights) reads " + str(cs) +
+                          " (they must be equal)");
   const SourceRegion pr = sourceRegion(who, "primarySourceClipRect", primarySourceClipRect_, primary);
   const SourceRegion sr = sourceRegion(who, "secondarySourceClipRect", secondarySourceClipRect_, secondary);
   requireWeightsShape(who, pr, sr);
   requireResultFits(who, clipRect_, destination, pr.w, pr.h, std::min(pr.depth, sr.depth));
 }
 
-ImageDescriptor NNReduceFeatureChannelsAndWeights::destinationImageDescriptor(const ImageBatch& sourceImages,
-                                                                             const StateBatch& sourceStates) {
+ImageDescriptor NNReduceFeatureChannelsAndWeights::destinationImageDescriptor(
+    const ImageBatch& sourceImages, const StateBatch& sourceStates) {
   const std::string who = className();
   if (sourceImages.size() < 2 || !sourceImages[0] || !sourceImages[1])
     throw InvalidArgument(who + ": destinationImageDescriptor needs primary and secondary source images");
@@ -206,8 +211,8 @@ ImageDescriptor NNReduceFeatureChannelsAndWeights::destinationImageDescriptor(co
   const SourceRegion sr = sourceRegion(who, "secondarySourceClipRect", secondarySourceClipRect_, s);
   requireWeightsShape(who, pr, sr);
   if (destinationFeatureChannelOffset_ > UINT64_MAX - 1)
-    throw InvalidArgument(who + ": destinationFeatureChannelOffset = " + str(destinationFeatureChannelOffset_) +
-                          " is too large");
+    throw InvalidArgument(who + ": destinationFeatureChannelOffset = " +
+                          str(destinationFeatureChannelOffset_) + " is too large");
   ImageDescriptor d =
       ImageDescriptor::make(p.featureChannelFormat(), pr.w, pr.h, destinationFeatureChannelOffset_ + 1, 1);
   if (any(method & NNPaddingMethod::Custom))
@@ -233,16 +238,17 @@ void NNReduceFeatureChannelsAndWeights::encodeProblem(CommandBuffer& cb, const B
   p.dst = subView(problem.dst, 0, n, 0, std::min(problem.dst.h, ph), 0, std::min(problem.dst.w, pw), 0, 1);
   if (p.dst.empty()) return;
 #if defined(MPSNN_HAVE_CUDA)
-  auto& list =
-      device_->kind() == DeviceKind::CUDA ? cudaWeightsReduceImplementations() : cpuWeightsReduceImplementations();
+  auto& list = device_->kind() == DeviceKind::CUDA ? cudaWeightsReduceImplementations()
+                                                   : cpuWeightsReduceImplementations();
 #else
   auto& list = cpuWeightsReduceImplementations();
 #endif
   const auto& impl = chooseImplementation(list, p, className());
   auto run = impl.run;
   static const char* divisors[] = {"dot", "dot/nonZeroWeights", "dot/channels"};
-  cb.encodeWork(describeReduce(className(), impl.name, {&p.data, &p.weights, &p.dst}, divisors[uint32_t(p.divisor)]),
-                [p, run](QueueContext& ctx) { run(p, ctx); });
+  cb.encodeWork(
+      describeReduce(className(), impl.name, {&p.data, &p.weights, &p.dst}, divisors[uint32_t(p.divisor)]),
+      [p, run](QueueContext& ctx) { run(p, ctx); });
 }
 
 }  // namespace mpsnn

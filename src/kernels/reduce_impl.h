@@ -41,7 +41,7 @@ MPSNN_HD float negativeInfinityValue() { return bitsFloat(0xff800000u); }
 
 /// The value a Min / Max / Sum / Mean accumulation starts from.
 MPSNN_HD float reduceIdentity(ReduceOperation op) {
-  return op == ReduceOperation::Min ? positiveInfinity()
+  return op == ReduceOperation::Min   ? positiveInfinity()
          : op == ReduceOperation::Max ? negativeInfinityValue()
                                       : 0.0f;
 }
@@ -49,9 +49,12 @@ MPSNN_HD float reduceIdentity(ReduceOperation op) {
 /// acc ⊕ v for Min, Max (a NaN on either side wins and then stays, spec 06 §4.1 CHOICE) and Sum/Mean.
 MPSNN_HD float reduceCombine(ReduceOperation op, float acc, float v) {
   switch (op) {
-    case ReduceOperation::Min: return (v < acc || v != v) ? v : acc;
-    case ReduceOperation::Max: return (v > acc || v != v) ? v : acc;
-    default: return acc + v;
+    case ReduceOperation::Min:
+      return (v < acc || v != v) ? v : acc;
+    case ReduceOperation::Max:
+      return (v > acc || v != v) ? v : acc;
+    default:
+      return acc + v;
   }
 }
 
@@ -92,9 +95,12 @@ MPSNN_HD bool isArgument(ReduceOperation op) {
 /// The weighted result from the dot product, the non-zero weight count and the channel count.
 MPSNN_HD float weightsFinish(WeightsDivisor divisor, float dot, int64_t nonZero, int64_t channels) {
   switch (divisor) {
-    case WeightsDivisor::NonZeroWeights: return nonZero == 0 ? 0.0f : dot / float(nonZero);
-    case WeightsDivisor::Channels: return dot / float(channels);
-    default: return dot;
+    case WeightsDivisor::NonZeroWeights:
+      return nonZero == 0 ? 0.0f : dot / float(nonZero);
+    case WeightsDivisor::Channels:
+      return dot / float(channels);
+    default:
+      return dot;
   }
 }
 

@@ -25,23 +25,26 @@ constexpr int64_t kMaxOffset = int64_t(1) << 62;
 
 void requireOffsetInRange(const std::string& who, const Offset& offset) {
   if (offset.x < -kMaxOffset || offset.x > kMaxOffset)
-    throw InvalidArgument(who + ": offset.x = " + str(offset.x) + " is beyond the supported range of +-2^62 pixels");
+    throw InvalidArgument(who + ": offset.x = " + str(offset.x) +
+                          " is beyond the supported range of +-2^62 pixels");
   if (offset.y < -kMaxOffset || offset.y > kMaxOffset)
-    throw InvalidArgument(who + ": offset.y = " + str(offset.y) + " is beyond the supported range of +-2^62 pixels");
+    throw InvalidArgument(who + ": offset.y = " + str(offset.y) +
+                          " is beyond the supported range of +-2^62 pixels");
 }
 
 /// C_read of `source` for a kernel's channel properties (spec 00 §4.1), for the descriptor methods
 /// (encode checks the same before it gets here).
 uint64_t channelsRead(const std::string& who, const Image& source, uint64_t offset, uint64_t maxCount) {
   if (offset >= source.featureChannels())
-    throw InvalidArgument(who + ": sourceFeatureChannelOffset = " + str(offset) + " >= source featureChannels = " +
-                          str(source.featureChannels()));
+    throw InvalidArgument(who + ": sourceFeatureChannelOffset = " + str(offset) +
+                          " >= source featureChannels = " + str(source.featureChannels()));
   if (maxCount == 0) throw InvalidArgument(who + ": sourceFeatureChannelMaxCount = 0");
   return std::min(maxCount, source.featureChannels() - offset);
 }
 
 const ImagePtr& firstSource(const std::string& who, const ImageBatch& sources) {
-  if (sources.empty() || !sources[0]) throw InvalidArgument(who + ": destinationImageDescriptor needs a source image");
+  if (sources.empty() || !sources[0])
+    throw InvalidArgument(who + ": destinationImageDescriptor needs a source image");
   return sources[0];
 }
 
@@ -90,22 +93,28 @@ void NNReshape::validateImages(const Image& source, const Image& destination) co
   CNNKernel::validateImages(source, destination);
   const std::string who = className();
   if (!(offset_ == Offset{}))
-    throw InvalidArgument(who + ": offset = (" + str(offset_.x) + ", " + str(offset_.y) + ", " + str(offset_.z) +
-                          ") (a reshape covers whole images: offset must be (0, 0, 0))");
-  if (!isRectNoClip(clipRect_)) throw InvalidArgument(who + ": clipRect is set (a reshape covers whole images: clipRect must be RectNoClip)");
-  const uint64_t c = std::min(sourceFeatureChannelMaxCount_, source.featureChannels() - sourceFeatureChannelOffset_);
+    throw InvalidArgument(who + ": offset = (" + str(offset_.x) + ", " + str(offset_.y) + ", " +
+                          str(offset_.z) + ") (a reshape covers whole images: offset must be (0, 0, 0))");
+  if (!isRectNoClip(clipRect_))
+    throw InvalidArgument(who +
+                          ": clipRect is set (a reshape covers whole images: clipRect must be RectNoClip)");
+  const uint64_t c =
+      std::min(sourceFeatureChannelMaxCount_, source.featureChannels() - sourceFeatureChannelOffset_);
   const uint64_t cOut = destination.featureChannels() - destinationFeatureChannelOffset_;
   const unsigned __int128 from = (unsigned __int128)source.width() * source.height() * c;
   const unsigned __int128 to = (unsigned __int128)destination.width() * destination.height() * cOut;
   if (from != to)
-    throw InvalidArgument(who + ": destination shape " + str(destination.width()) + "x" + str(destination.height()) +
-                          "x" + str(cOut) + " does not hold the " + str(source.width()) + "x" + str(source.height()) +
-                          "x" + str(c) + " source values (width * height * featureChannels must be equal)");
+    throw InvalidArgument(who + ": destination shape " + str(destination.width()) + "x" +
+                          str(destination.height()) + "x" + str(cOut) + " does not hold the " +
+                          str(source.width()) + "x" + str(source.height()) + "x" + str(c) +
+                          " source values (width * height * featureChannels must be equal)");
 }
 
-ImageDescriptor NNReshape::destinationImageDescriptor(const ImageBatch& sourceImages, const StateBatch& sourceStates) {
+ImageDescriptor NNReshape::destinationImageDescriptor(const ImageBatch& sourceImages,
+                                                      const StateBatch& sourceStates) {
   const Image& src = *firstSource(className(), sourceImages);
-  const uint64_t c = channelsRead(className(), src, sourceFeatureChannelOffset_, sourceFeatureChannelMaxCount_);
+  const uint64_t c =
+      channelsRead(className(), src, sourceFeatureChannelOffset_, sourceFeatureChannelMaxCount_);
   ImageDescriptor d = destinationImageDescriptor(sourceImages, src.width(), src.height(), c);
   const NNPaddingMethod method = padding_->paddingMethod();
   if (any(method & NNPaddingMethod::Custom))
@@ -114,7 +123,8 @@ ImageDescriptor NNReshape::destinationImageDescriptor(const ImageBatch& sourceIm
 }
 
 ImageDescriptor NNReshape::destinationImageDescriptor(const ImageBatch& sourceImages, uint64_t reshapedWidth,
-                                                      uint64_t reshapedHeight, uint64_t reshapedFeatureChannels) {
+                                                      uint64_t reshapedHeight,
+                                                      uint64_t reshapedFeatureChannels) {
   const std::string who = className();
   const Image& src = *firstSource(who, sourceImages);
   if (reshapedWidth == 0) throw InvalidArgument(who + ": reshapedWidth = 0");
@@ -128,19 +138,20 @@ ImageDescriptor NNReshape::destinationImageDescriptor(const ImageBatch& sourceIm
                           str(reshapedFeatureChannels) + " does not hold the " + str(src.width()) + "x" +
                           str(src.height()) + "x" + str(c) + " source values");
   if (destinationFeatureChannelOffset_ > UINT64_MAX - reshapedFeatureChannels)
-    throw InvalidArgument(who + ": destinationFeatureChannelOffset = " + str(destinationFeatureChannelOffset_) +
-                          " is too large");
+    throw InvalidArgument(who + ": destinationFeatureChannelOffset = " +
+                          str(destinationFeatureChannelOffset_) + " is too large");
   return ImageDescriptor::make(src.featureChannelFormat(), reshapedWidth, reshapedHeight,
                                destinationFeatureChannelOffset_ + reshapedFeatureChannels, 1);
 }
 
-ImagePtr NNReshape::encode(CommandBufferPtr cb, ImagePtr source, uint64_t reshapedWidth, uint64_t reshapedHeight,
-                           uint64_t reshapedFeatureChannels) {
+ImagePtr NNReshape::encode(CommandBufferPtr cb, ImagePtr source, uint64_t reshapedWidth,
+                           uint64_t reshapedHeight, uint64_t reshapedFeatureChannels) {
   const std::string who = className();
   if (!cb) throw InvalidArgument(who + ": commandBuffer = null");
   if (!source) throw InvalidArgument(who + ": source = null");
   if (source->device() != device_) throw InvalidArgument(who + ": source is on another device");
-  ImageDescriptor d = destinationImageDescriptor({source}, reshapedWidth, reshapedHeight, reshapedFeatureChannels);
+  ImageDescriptor d =
+      destinationImageDescriptor({source}, reshapedWidth, reshapedHeight, reshapedFeatureChannels);
   ImagePtr destination = allocator_->imageForCommandBuffer(cb, d, this);
   CNNKernel::encode(cb, source, destination);
   return destination;
@@ -155,7 +166,8 @@ ImageBatch NNReshape::encodeBatch(CommandBufferPtr cb, const ImageBatch& sources
     if (!s) throw InvalidArgument(who + ": batch source = null");
     if (s->device() != device_) throw InvalidArgument(who + ": batch source is on another device");
   }
-  ImageDescriptor d = destinationImageDescriptor(sources, reshapedWidth, reshapedHeight, reshapedFeatureChannels);
+  ImageDescriptor d =
+      destinationImageDescriptor(sources, reshapedWidth, reshapedHeight, reshapedFeatureChannels);
   ImageBatch destinations = allocator_->imageBatchForCommandBuffer(cb, d, this, sources.size());
   CNNKernel::encodeBatch(cb, sources, destinations);
   return destinations;
@@ -187,7 +199,8 @@ void NNSlice::validateImages(const Image& source, const Image& destination) cons
   requireOffsetInRange(className(), offset_);
 }
 
-ImageDescriptor NNSlice::destinationImageDescriptor(const ImageBatch& sourceImages, const StateBatch& sourceStates) {
+ImageDescriptor NNSlice::destinationImageDescriptor(const ImageBatch& sourceImages,
+                                                    const StateBatch& sourceStates) {
   const std::string who = className();
   const Image& src = *firstSource(who, sourceImages);
   const uint64_t c = channelsRead(who, src, sourceFeatureChannelOffset_, sourceFeatureChannelMaxCount_);
@@ -211,9 +224,10 @@ ImageDescriptor NNSlice::destinationImageDescriptor(const ImageBatch& sourceImag
   const uint64_t w = extent(clipRect_.size.width, src.width(), offset_.x, "width", "offset.x");
   const uint64_t h = extent(clipRect_.size.height, src.height(), offset_.y, "height", "offset.y");
   if (destinationFeatureChannelOffset_ > UINT64_MAX - c)
-    throw InvalidArgument(who + ": destinationFeatureChannelOffset = " + str(destinationFeatureChannelOffset_) +
-                          " is too large");
-  ImageDescriptor d = ImageDescriptor::make(src.featureChannelFormat(), w, h, destinationFeatureChannelOffset_ + c, 1);
+    throw InvalidArgument(who + ": destinationFeatureChannelOffset = " +
+                          str(destinationFeatureChannelOffset_) + " is too large");
+  ImageDescriptor d =
+      ImageDescriptor::make(src.featureChannelFormat(), w, h, destinationFeatureChannelOffset_ + c, 1);
   const NNPaddingMethod method = padding_->paddingMethod();
   if (any(method & NNPaddingMethod::Custom))
     d = padding_->destinationImageDescriptor(sourceImages, sourceStates, *this, d);
@@ -275,7 +289,8 @@ void NNPad::validateImages(const Image& source, const Image& destination) const 
     throw InvalidArgument(who + ": edgeMode = " + toString(edgeMode_) + " is not an edge mode");
   requireOffsetInRange(who, offset_);
   if (fillValueArray_) {
-    const uint64_t cRead = std::min(sourceFeatureChannelMaxCount_, source.featureChannels() - sourceFeatureChannelOffset_);
+    const uint64_t cRead =
+        std::min(sourceFeatureChannelMaxCount_, source.featureChannels() - sourceFeatureChannelOffset_);
     const uint64_t written = destinationFeatureChannels(cRead);
     if (fillValueArray_->size() < written)
       throw InvalidArgument(who + ": fillValueArray holds " + str(uint64_t(fillValueArray_->size())) +
@@ -320,7 +335,8 @@ std::vector<uint64_t> NNConcatenation::featureChannelOffsets(const std::vector<u
   uint64_t total = 0;
   for (size_t j = 0; j < featureChannels.size(); ++j) {
     const uint64_t c = featureChannels[j];
-    if (c == 0) throw InvalidArgument("NNConcatenation: input " + str(uint64_t(j)) + " has featureChannels = 0");
+    if (c == 0)
+      throw InvalidArgument("NNConcatenation: input " + str(uint64_t(j)) + " has featureChannels = 0");
     if (c > UINT64_MAX - 3 || (c + 3) / 4 * 4 > UINT64_MAX - total)
       throw InvalidArgument("NNConcatenation: the featureChannels of the inputs overflow (input " +
                             str(uint64_t(j)) + " has " + str(c) + ")");
@@ -374,19 +390,20 @@ void NNConcatenation::encode(CommandBufferPtr cb, const ImageBatch& inputs, Imag
   const Image& first = *inputs[0];
   if (destination->width() != first.width() || destination->height() != first.height() ||
       destination->numberOfImages() != first.numberOfImages())
-    throw InvalidArgument(who + ": destination is " + str(destination->width()) + "x" + str(destination->height()) +
-                          " with numberOfImages = " + str(destination->numberOfImages()) + ", the inputs " +
-                          str(first.width()) + "x" + str(first.height()) + " with numberOfImages = " +
-                          str(first.numberOfImages()));
+    throw InvalidArgument(who + ": destination is " + str(destination->width()) + "x" +
+                          str(destination->height()) + " with numberOfImages = " +
+                          str(destination->numberOfImages()) + ", the inputs " + str(first.width()) + "x" +
+                          str(first.height()) + " with numberOfImages = " + str(first.numberOfImages()));
   if (destination->featureChannels() < offsets.back())
-    throw InvalidArgument(who + ": destination featureChannels = " + str(destination->featureChannels()) + " < " +
-                          str(offsets.back()) + " channels of the concatenation");
+    throw InvalidArgument(who + ": destination featureChannels = " + str(destination->featureChannels()) +
+                          " < " + str(offsets.back()) + " channels of the concatenation");
   // Everything the per-input copies check, checked for all inputs before the first copy is encoded,
   // so that a rejection writes nothing.
   auto usable = [&](const ImagePtr& image, const char* role) {
     ImageAccess::checkUsable(*image, (who + " " + role).c_str());
     if (bytesPerChannel(image->featureChannelFormat()) == 0)
-      throw InvalidArgument(who + ": " + role + " featureChannelFormat = " + toString(image->featureChannelFormat()));
+      throw InvalidArgument(who + ": " + role +
+                            " featureChannelFormat = " + toString(image->featureChannelFormat()));
     if (image->isTemporary() && static_cast<const TemporaryImage&>(*image).commandBuffer().get() != cb.get())
       throw InvalidArgument(who + ": temporary " + role + " belongs to another command buffer");
   };

@@ -67,8 +67,8 @@ MPSNN_HD float padFill(const PadProblem& p, int64_t j) {
 inline bool padIsPlainCopy(const PadProblem& p) {
   const ImageView& s = p.io.src;
   const ImageView& d = p.io.dst;
-  return s.format == d.format && p.channelsBefore == 0 && d.c <= s.c && p.io.offsetX >= 0 && p.io.offsetY >= 0 &&
-         p.io.offsetX <= s.w - d.w && p.io.offsetY <= s.h - d.h;
+  return s.format == d.format && p.channelsBefore == 0 && d.c <= s.c && p.io.offsetX >= 0 &&
+         p.io.offsetY >= 0 && p.io.offsetX <= s.w - d.w && p.io.offsetY <= s.h - d.h;
 }
 
 /// A copy of runs of contiguous bytes: for a < count[0], b < count[1], c < count[2], `runBytes` bytes

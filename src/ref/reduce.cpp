@@ -73,21 +73,51 @@ void reduceKernel(ReduceKind kind, const ReducePlacement& p, const RefImage& src
   Axis axis;
   Op op;
   switch (kind) {
-    case ReduceKind::RowMin: axis = Axis::Row, op = Op::Min; break;
-    case ReduceKind::RowMax: axis = Axis::Row, op = Op::Max; break;
-    case ReduceKind::RowSum: axis = Axis::Row, op = Op::Sum; break;
-    case ReduceKind::RowMean: axis = Axis::Row, op = Op::Mean; break;
-    case ReduceKind::ColumnMin: axis = Axis::Column, op = Op::Min; break;
-    case ReduceKind::ColumnMax: axis = Axis::Column, op = Op::Max; break;
-    case ReduceKind::ColumnSum: axis = Axis::Column, op = Op::Sum; break;
-    case ReduceKind::ColumnMean: axis = Axis::Column, op = Op::Mean; break;
-    case ReduceKind::FeatureChannelsMin: axis = Axis::Channels, op = Op::Min; break;
-    case ReduceKind::FeatureChannelsMax: axis = Axis::Channels, op = Op::Max; break;
-    case ReduceKind::FeatureChannelsSum: axis = Axis::Channels, op = Op::Sum; break;
-    case ReduceKind::FeatureChannelsMean: axis = Axis::Channels, op = Op::Mean; break;
-    case ReduceKind::FeatureChannelsArgumentMin: axis = Axis::Channels, op = Op::ArgMin; break;
-    case ReduceKind::FeatureChannelsArgumentMax: axis = Axis::Channels, op = Op::ArgMax; break;
-    default: axis = Axis::Spatial, op = Op::Mean; break;
+    case ReduceKind::RowMin:
+      axis = Axis::Row, op = Op::Min;
+      break;
+    case ReduceKind::RowMax:
+      axis = Axis::Row, op = Op::Max;
+      break;
+    case ReduceKind::RowSum:
+      axis = Axis::Row, op = Op::Sum;
+      break;
+    case ReduceKind::RowMean:
+      axis = Axis::Row, op = Op::Mean;
+      break;
+    case ReduceKind::ColumnMin:
+      axis = Axis::Column, op = Op::Min;
+      break;
+    case ReduceKind::ColumnMax:
+      axis = Axis::Column, op = Op::Max;
+      break;
+    case ReduceKind::ColumnSum:
+      axis = Axis::Column, op = Op::Sum;
+      break;
+    case ReduceKind::ColumnMean:
+      axis = Axis::Column, op = Op::Mean;
+      break;
+    case ReduceKind::FeatureChannelsMin:
+      axis = Axis::Channels, op = Op::Min;
+      break;
+    case ReduceKind::FeatureChannelsMax:
+      axis = Axis::Channels, op = Op::Max;
+      break;
+    case ReduceKind::FeatureChannelsSum:
+      axis = Axis::Channels, op = Op::Sum;
+      break;
+    case ReduceKind::FeatureChannelsMean:
+      axis = Axis::Channels, op = Op::Mean;
+      break;
+    case ReduceKind::FeatureChannelsArgumentMin:
+      axis = Axis::Channels, op = Op::ArgMin;
+      break;
+    case ReduceKind::FeatureChannelsArgumentMax:
+      axis = Axis::Channels, op = Op::ArgMax;
+      break;
+    default:
+      axis = Axis::Spatial, op = Op::Mean;
+      break;
   }
   const double weight = kind == ReduceKind::FeatureChannelsSum ? p.weight : 1.0;
   // R (spec 06 §4.1): the source rectangle intersected with the source.
@@ -101,7 +131,8 @@ void reduceKernel(ReduceKind kind, const ReducePlacement& p, const RefImage& src
   const int64_t outH = axis == Axis::Column || axis == Axis::Spatial ? 1 : ry.count;
   const int64_t outC = axis == Axis::Channels ? 1 : cRead;
   const bool noClip = isRectNoClip(p.clipRect);
-  const int64_t X0 = int64_t(p.clipRect.origin.x), Y0 = int64_t(p.clipRect.origin.y), Z0 = int64_t(p.clipRect.origin.z);
+  const int64_t X0 = int64_t(p.clipRect.origin.x), Y0 = int64_t(p.clipRect.origin.y),
+                Z0 = int64_t(p.clipRect.origin.z);
   const int64_t writeW = writtenExtent(p.clipRect.origin.x, p.clipRect.size.width, noClip, outW, dst.w);
   const int64_t writeH = writtenExtent(p.clipRect.origin.y, p.clipRect.size.height, noClip, outH, dst.h);
   const int64_t images = imageCount(p.clipRect, dst.n, rz.count);
@@ -115,17 +146,21 @@ void reduceKernel(ReduceKind kind, const ReducePlacement& p, const RefImage& src
           values.clear();
           switch (axis) {
             case Axis::Row:  // over x of row y, channel oc
-              for (int64_t i = 0; i < rx.count; ++i) values.push_back(src.at(n, ry.first + y, rx.first + i, c0 + oc));
+              for (int64_t i = 0; i < rx.count; ++i)
+                values.push_back(src.at(n, ry.first + y, rx.first + i, c0 + oc));
               break;
             case Axis::Column:  // over y of column x, channel oc
-              for (int64_t j = 0; j < ry.count; ++j) values.push_back(src.at(n, ry.first + j, rx.first + x, c0 + oc));
+              for (int64_t j = 0; j < ry.count; ++j)
+                values.push_back(src.at(n, ry.first + j, rx.first + x, c0 + oc));
               break;
             case Axis::Channels:  // over the channels of pixel (x, y)
-              for (int64_t c = 0; c < cRead; ++c) values.push_back(src.at(n, ry.first + y, rx.first + x, c0 + c));
+              for (int64_t c = 0; c < cRead; ++c)
+                values.push_back(src.at(n, ry.first + y, rx.first + x, c0 + c));
               break;
             case Axis::Spatial:  // over every pixel of R, channel oc
               for (int64_t j = 0; j < ry.count; ++j)
-                for (int64_t i = 0; i < rx.count; ++i) values.push_back(src.at(n, ry.first + j, rx.first + i, c0 + oc));
+                for (int64_t i = 0; i < rx.count; ++i)
+                  values.push_back(src.at(n, ry.first + j, rx.first + i, c0 + oc));
               break;
           }
           dst.at(Z0 + k, Y0 + y, X0 + x, d0 + oc) = reduceValues(op, values, weight);
@@ -138,14 +173,20 @@ void reduceWeightsKernel(WeightsReduceKind kind, const WeightsReducePlacement& p
   const Span px = intersect(p.primarySourceClipRect.origin.x, p.primarySourceClipRect.size.width, data.w);
   const Span py = intersect(p.primarySourceClipRect.origin.y, p.primarySourceClipRect.size.height, data.h);
   const Span pz = intersect(p.primarySourceClipRect.origin.z, p.primarySourceClipRect.size.depth, data.n);
-  const Span sx = intersect(p.secondarySourceClipRect.origin.x, p.secondarySourceClipRect.size.width, weights.w);
-  const Span sy = intersect(p.secondarySourceClipRect.origin.y, p.secondarySourceClipRect.size.height, weights.h);
-  const Span sz = intersect(p.secondarySourceClipRect.origin.z, p.secondarySourceClipRect.size.depth, weights.n);
+  const Span sx =
+      intersect(p.secondarySourceClipRect.origin.x, p.secondarySourceClipRect.size.width, weights.w);
+  const Span sy =
+      intersect(p.secondarySourceClipRect.origin.y, p.secondarySourceClipRect.size.height, weights.h);
+  const Span sz =
+      intersect(p.secondarySourceClipRect.origin.z, p.secondarySourceClipRect.size.depth, weights.n);
   const bool single = sx.count == 1 && sy.count == 1;  // one weight vector for every pixel
-  const int64_t pc0 = int64_t(p.primarySourceFeatureChannelOffset), sc0 = int64_t(p.secondarySourceFeatureChannelOffset);
-  const int64_t channels = int64_t(std::min<uint64_t>(p.primarySourceFeatureChannelMaxCount, uint64_t(data.c - pc0)));
+  const int64_t pc0 = int64_t(p.primarySourceFeatureChannelOffset),
+                sc0 = int64_t(p.secondarySourceFeatureChannelOffset);
+  const int64_t channels =
+      int64_t(std::min<uint64_t>(p.primarySourceFeatureChannelMaxCount, uint64_t(data.c - pc0)));
   const bool noClip = isRectNoClip(p.clipRect);
-  const int64_t X0 = int64_t(p.clipRect.origin.x), Y0 = int64_t(p.clipRect.origin.y), Z0 = int64_t(p.clipRect.origin.z);
+  const int64_t X0 = int64_t(p.clipRect.origin.x), Y0 = int64_t(p.clipRect.origin.y),
+                Z0 = int64_t(p.clipRect.origin.z);
   const int64_t writeW = writtenExtent(p.clipRect.origin.x, p.clipRect.size.width, noClip, px.count, dst.w);
   const int64_t writeH = writtenExtent(p.clipRect.origin.y, p.clipRect.size.height, noClip, py.count, dst.h);
   const int64_t images = imageCount(p.clipRect, dst.n, std::min(pz.count, sz.count));

@@ -24,8 +24,8 @@ void reshapeKernel(uint64_t sourceFeatureChannelOffset, uint64_t sourceFeatureCh
 
 void sliceKernel(const UnaryPlacement& p, const RefImage& src, RefImage& dst) {
   const int64_t c0 = int64_t(p.sourceFeatureChannelOffset), d0 = int64_t(p.destinationFeatureChannelOffset);
-  const int64_t channels =
-      std::min({int64_t(std::min<uint64_t>(p.sourceFeatureChannelMaxCount, uint64_t(src.c))), src.c - c0, dst.c - d0});
+  const int64_t channels = std::min(
+      {int64_t(std::min<uint64_t>(p.sourceFeatureChannelMaxCount, uint64_t(src.c))), src.c - c0, dst.c - d0});
   forEachDestinationPixel(p, src, dst, [&](int64_t k, int64_t x, int64_t y, int64_t X, int64_t Y) {
     for (int64_t c = 0; c < channels; ++c)
       dst.at(int64_t(p.clipRect.origin.z) + k, Y, X, d0 + c) =
@@ -36,7 +36,8 @@ void sliceKernel(const UnaryPlacement& p, const RefImage& src, RefImage& dst) {
 int64_t padCoordinate(int64_t p, int64_t length, ImageEdgeMode mode) {
   if (p >= 0 && p < length) return p;
   switch (mode) {
-    case ImageEdgeMode::Clamp: return std::clamp<int64_t>(p, 0, length - 1);
+    case ImageEdgeMode::Clamp:
+      return std::clamp<int64_t>(p, 0, length - 1);
     case ImageEdgeMode::Mirror: {  // q = |p| mod (2L − 2); q ≥ L → 2L − 2 − q; L = 1 → 0
       if (length == 1) return 0;
       int64_t q = std::llabs(p) % (2 * length - 2);
@@ -46,7 +47,8 @@ int64_t padCoordinate(int64_t p, int64_t length, ImageEdgeMode mode) {
       int64_t q = ((p % (2 * length)) + 2 * length) % (2 * length);
       return q >= length ? 2 * length - 1 - q : q;
     }
-    default: return -1;  // Zero, Constant
+    default:
+      return -1;  // Zero, Constant
   }
 }
 
@@ -60,9 +62,12 @@ void padKernel(const PadSpec& s, const UnaryPlacement& p, const RefImage& src, R
     for (int64_t j = 0; j < written; ++j) {
       const int64_t t = padCoordinate(j - int64_t(s.channelsBefore), Cs, p.edgeMode);
       double v;
-      if (sy >= 0 && sx >= 0 && t >= 0) v = src.at(p.offset.z + k, sy, sx, c0 + t);
-      else if (p.edgeMode == ImageEdgeMode::Constant) v = s.fillValueArray.empty() ? s.fillValue : s.fillValueArray[size_t(j)];
-      else v = 0.0;
+      if (sy >= 0 && sx >= 0 && t >= 0)
+        v = src.at(p.offset.z + k, sy, sx, c0 + t);
+      else if (p.edgeMode == ImageEdgeMode::Constant)
+        v = s.fillValueArray.empty() ? s.fillValue : s.fillValueArray[size_t(j)];
+      else
+        v = 0.0;
       dst.at(int64_t(p.clipRect.origin.z) + k, Y, X, d0 + j) = v;
     }
   });
@@ -75,7 +80,8 @@ void concatenationKernel(const std::vector<RefImage>& inputs, RefImage& dst) {
     for (int64_t n = 0; n < in.n; ++n)
       for (int64_t y = 0; y < in.h; ++y)
         for (int64_t x = 0; x < in.w; ++x)
-          for (int64_t c = 0; c < occupied; ++c) dst.at(n, y, x, offset + c) = c < in.c ? in.at(n, y, x, c) : 0.0;
+          for (int64_t c = 0; c < occupied; ++c)
+            dst.at(n, y, x, offset + c) = c < in.c ? in.at(n, y, x, c) : 0.0;
     offset += occupied;
   }
 }
