@@ -9,8 +9,12 @@
 
 #if defined(__CUDACC__)
 #define MPSNN_HD __host__ __device__ __forceinline__
+#define MPSNN_ALWAYS_INLINE
 #else
 #define MPSNN_HD inline
+// For per-element functions called from loops that must vectorise (the switch folds away only
+// when the function is inlined into a loop instantiated for one constant case).
+#define MPSNN_ALWAYS_INLINE __attribute__((always_inline))
 #endif
 
 namespace mpsnn::detail {

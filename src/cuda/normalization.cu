@@ -22,10 +22,6 @@
 namespace mpsnn::detail {
 namespace {
 
-__device__ __forceinline__ float loadValue(const float* p, int64_t i) { return p[i]; }
-__device__ __forceinline__ float loadValue(const __half* p, int64_t i) { return __half2float(p[i]); }
-__device__ __forceinline__ void storeValue(float* p, int64_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void storeValue(__half* p, int64_t i, float v) { p[i] = __float2half_rn(v); }
 
 /// Element access of a float32 or float16 image (the typed paths).
 template <class T>

@@ -30,26 +30,6 @@ __device__ __forceinline__ ElementIndex elementOf(int64_t i, const RawView& d) {
 
 // ---- typed: float32 or float16 source and destination --------------------------------------------
 
-template <class T>
-__device__ __forceinline__ float toFloat(T v);
-template <>
-__device__ __forceinline__ float toFloat<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ float toFloat<__half>(__half v) {
-  return __half2float(v);
-}
-template <class T>
-__device__ __forceinline__ T fromFloat(float v);
-template <>
-__device__ __forceinline__ float fromFloat<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __half fromFloat<__half>(float v) {
-  return __float2half_rn(v);
-}
 
 template <class T>
 struct TypedChannelLoad {

@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 
 #include "cuda/context.h"
+#include "cuda/launch.h"
 #include "kernels/reduce_impl.h"
 
 namespace mpsnn::detail {
@@ -17,16 +18,6 @@ inline unsigned blocksFor(int64_t work, int threads = kThreads) {
   return unsigned(blocks < 1 ? 1 : (blocks > (int64_t(1) << 20) ? (int64_t(1) << 20) : blocks));
 }
 
-template <class T>
-__device__ __forceinline__ float loadElement(const T* p, int64_t i);
-template <>
-__device__ __forceinline__ float loadElement<float>(const float* p, int64_t i) {
-  return p[i];
-}
-template <>
-__device__ __forceinline__ float loadElement<__half>(const __half* p, int64_t i) {
-  return __half2float(p[i]);
-}
 
 /// A source view as the typed kernels take it: element (n, y, x, c) is
 /// data[n·image + y·row + x·pixel + c].
@@ -69,7 +60,7 @@ __global__ void rowsKernel(TypedView<T> s, RawView d, ReduceSpec spec) {
     for (int64_t ch = t; ch < s.c; ch += threads) {
       float acc = reduceIdentity(op);
       for (int64_t x = 0; x < s.w; ++x)
-        acc = reduceCombine(op, acc, loadElement(base, x * s.pixelStride + ch));
+        acc = reduceCombine(op, acc, loadValue(base, x * s.pixelStride + ch));
       d.store(d.index(n, y, 0, ch), reduceFinish(spec.finish, acc, spec.count, spec.weight));
     }
     return;
@@ -79,7 +70,7 @@ __global__ void rowsKernel(TypedView<T> s, RawView d, ReduceSpec spec) {
   float acc = reduceIdentity(op);
   if (t < active)
     for (int64_t x = group; x < s.w; x += groups)
-      acc = reduceCombine(op, acc, loadElement(base, x * s.pixelStride + ch));
+      acc = reduceCombine(op, acc, loadValue(base, x * s.pixelStride + ch));
   partial[t] = acc;
   __syncthreads();
   for (int stride = 1; stride < groups; stride <<= 1) {
@@ -113,7 +104,7 @@ __global__ void columnsKernel(TypedView<T> s, RawView d, ReduceSpec spec) {
     ch = f % s.c;
     const T* column = s.data + n * s.imageStride + x * s.pixelStride + ch;
     for (int64_t y = threadIdx.y; y < s.h; y += 8)
-      acc = reduceCombine(op, acc, loadElement(column, y * s.rowStride));
+      acc = reduceCombine(op, acc, loadValue(column, y * s.rowStride));
   }
   partial[threadIdx.y][threadIdx.x] = acc;
   __syncthreads();
@@ -138,7 +129,7 @@ __device__ __forceinline__ float channelResult(const T* px, int64_t begin, int64
                                                ReduceOperation op, ArgumentCandidate& best) {
   float acc = reduceIdentity(accumulation(op));
   for (int64_t k = begin; k < channels; k += step) {
-    const float v = loadElement(px, k);
+    const float v = loadValue(px, k);
     if (isArgument(op))
       best = argumentBetter(op, best, {v, k});
     else

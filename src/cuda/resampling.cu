@@ -30,26 +30,6 @@ __device__ __forceinline__ Element elementOf(int64_t i, int64_t h, int64_t w, in
   return e;
 }
 
-template <class T>
-__device__ __forceinline__ float toFloat(T v);
-template <>
-__device__ __forceinline__ float toFloat<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ float toFloat<__half>(__half v) {
-  return __half2float(v);
-}
-template <class T>
-__device__ __forceinline__ T fromFloat(float v);
-template <>
-__device__ __forceinline__ float fromFloat<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __half fromFloat<__half>(float v) {
-  return __float2half_rn(v);
-}
 
 bool typedFormats(const ResamplingProblem& p) {
   const auto f = p.io.src.format;

@@ -17,10 +17,6 @@ namespace {
 constexpr int kWarp = 32;
 constexpr int64_t kMaxThreadPerPixelChannels = 16;
 
-__device__ __forceinline__ float loadValue(const float* p, int64_t i) { return p[i]; }
-__device__ __forceinline__ float loadValue(const __half* p, int64_t i) { return __half2float(p[i]); }
-__device__ __forceinline__ void storeValue(float* p, int64_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void storeValue(__half* p, int64_t i, float v) { p[i] = __float2half_rn(v); }
 
 __device__ __forceinline__ float negativeInfinity() { return __int_as_float(0xff800000); }
 

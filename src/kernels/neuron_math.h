@@ -19,7 +19,7 @@ struct NeuronParams {
 
 /// f(x) for output channel `channel`, with the type passed separately so that callers instantiated
 /// for one constant type let the compiler drop the switch. NaN propagates for every type (spec 03 §1).
-MPSNN_HD float applyNeuronAs(CNNNeuronType type, const NeuronParams& p, float x, int64_t channel) {
+MPSNN_HD MPSNN_ALWAYS_INLINE float applyNeuronAs(CNNNeuronType type, const NeuronParams& p, float x, int64_t channel) {
   switch (type) {
     case CNNNeuronType::None: return x;
     case CNNNeuronType::ReLU: return x >= 0.0f ? x : p.a * x;
