@@ -4,6 +4,7 @@
 // included. The list also holds the fully-connected GEMM (fully_connected.cu) and the transpose's
 // backward-data path (convolution_transpose.cu); the helpers they share with this file are
 // declared in convolution_cuda.h.
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <string>
@@ -252,6 +253,59 @@ bool acceptable(const cudnnConvolutionFwdAlgoPerf_t& perf, bool half) {
   return perf.memory <= (size_t(1) << 30);  // keep the workspace bounded
 }
 
+/// Orders `a.candidates` by the time cudnnFindConvolutionForwardAlgorithmEx measures on the real
+/// source and weights (once per shape), writing into scratch memory only (never the destination).
+/// Only algorithms cuDNN already offered (workspace within the bound) are kept first; with FMA math
+/// requested only FMA results count (float32 stays float32-exact). The unmeasured candidates follow,
+/// as fallbacks. On any failure of the measurement the heuristic order stays.
+void measureCandidates(CudnnAlgorithms& a, const ConvolutionProblem& p, const CudnnPlan& plan,
+                       cudnnHandle_t handle, cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w,
+                       cudnnConvolutionDescriptor_t conv, cudnnTensorDescriptor_t y, const void* weights,
+                       cudnnMathType_t mathType, uintptr_t sourceAddress, int64_t gridPixels,
+                       CudaQueueContext& cuda) {
+  const ImageView& s = p.io.src;
+  const int64_t n = p.io.dst.n, Ci = p.inputChannels;
+  const size_t elem = plan.half ? 2 : 4;
+  // One scratch block, from one workspace() call: [gathered source][output grid][cuDNN workspace].
+  const size_t sourceBytes = plan.copySource ? alignUp(size_t(n * plan.height * plan.width * Ci) * elem) : 0;
+  const size_t gridBytes = alignUp(size_t(n * gridPixels * p.outputChannels) * elem);
+  char* scratch = static_cast<char*>(cuda.workspace(sourceBytes + gridBytes + a.maxWorkspace + 256));
+  const void* source = reinterpret_cast<const void*>(sourceAddress);
+  if (plan.copySource) {
+    cudaGatherWindow(s, plan.startY, plan.startX, n, plan.height, plan.width, Ci, scratch, cuda.stream());
+    source = scratch;
+  }
+  int count = 0;
+  if (cudnnGetConvolutionForwardAlgorithmMaxCount(handle, &count) != CUDNN_STATUS_SUCCESS) return;
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> found(size_t(std::max(count, 1)));
+  int returned = 0;
+  if (cudnnFindConvolutionForwardAlgorithmEx(handle, x, source, w, weights, conv, y, scratch + sourceBytes,
+                                             int(found.size()), &returned, found.data(),
+                                             scratch + sourceBytes + gridBytes,
+                                             a.maxWorkspace) != CUDNN_STATUS_SUCCESS) {
+    (void)cudaGetLastError();
+    return;
+  }
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> ordered;
+  for (int i = 0; i < returned; ++i) {  // fastest first
+    const auto& r = found[size_t(i)];
+    if (!acceptable(r, plan.half)) continue;
+    if (mathType == CUDNN_FMA_MATH && r.mathType != CUDNN_FMA_MATH) continue;  // no TF32, no conversion
+    for (const auto& c : a.candidates) {
+      if (c.algo != r.algo) continue;
+      if (std::any_of(ordered.begin(), ordered.end(), [&](const auto& o) { return o.algo == r.algo; })) break;
+      if (r.memory > a.maxWorkspace) break;
+      ordered.push_back(c);  // the larger of the queried and the measured workspace size
+      ordered.back().memory = std::max(c.memory, r.memory);
+      break;
+    }
+  }
+  for (const auto& c : a.candidates)
+    if (std::none_of(ordered.begin(), ordered.end(), [&](const auto& o) { return o.algo == c.algo; }))
+      ordered.push_back(c);
+  a.candidates = std::move(ordered);
+}
+
 void cudnnRun(const ConvolutionProblem& p, QueueContext& ctx) {
   auto& cuda = cudaContext(ctx);
   MPSNN_CUDA_CHECK(cudaSetDevice(cuda.ordinal()));
@@ -340,6 +394,8 @@ void cudnnRun(const ConvolutionProblem& p, QueueContext& ctx) {
       a->candidates.push_back(perf[size_t(i)]);
       a->maxWorkspace = std::max(a->maxWorkspace, bytes);
     }
+    if (a->candidates.size() > 1) measureCandidates(*a, p, plan, handle, x.h, w.h, conv.h, y.h, weights, mathType,
+                                                    sourceAddress, int64_t(oh) * int64_t(ow), cuda);
     return a;
   });
   if (algorithms->candidates.empty()) return plainRun(p, ctx);
@@ -499,6 +555,7 @@ void cudaTransferWeights(const WeightTransferProblem& p, QueueContext& ctx) {
 ImplementationList<ConvolutionProblem>& cudaConvolutionImplementations() {
   static ImplementationList<ConvolutionProblem> list = {
       cudaFullyConnectedGemm(),
+      cudaConvolution1x1Gemm(),
       cudaConvolutionTransposeDeconvolution(),
       {"cuda:cudnn", cudnnSupports, cudnnRun},
       {"cuda:plain", plainSupports, plainRun},

@@ -133,6 +133,8 @@ Implementation<ConvolutionProblem> cpuFullyConnectedGemm();
 Implementation<ConvolutionProblem> cpuConvolutionTransposeDeconvolution();
 #if defined(MPSNN_HAVE_CUDA)
 Implementation<ConvolutionProblem> cudaFullyConnectedGemm();
+/// A 1 × 1, stride-1 convolution reading inside a dense float source: one GEMM (fully_connected.cu).
+Implementation<ConvolutionProblem> cudaConvolution1x1Gemm();
 Implementation<ConvolutionProblem> cudaConvolutionTransposeDeconvolution();
 #endif
 
