@@ -145,7 +145,9 @@ TEST(CNNConvolutionTranspose, KernelOffsetsOffsetsClipAndChannels) {
     Case k = base;  // kernel offsets move the window in Z
     k.kernelOffsetX = 1;
     k.kernelOffsetY = -1;
-    k.wantFast = transposePath(2, 2);
+    // oneDNN's deconvolution takes asymmetric padding; cuDNN's backward data pads symmetrically, so
+    // on CUDA these offsets go to the plain kernel (seen on an H100) and only correctness is asked.
+    if (!onCuda()) k.wantFast = transposePath(2, 2);
     cases.push_back({"kernel offsets 1, -1 (deconvolution maps)", k});
   }
   {
