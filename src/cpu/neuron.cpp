@@ -18,8 +18,8 @@ void rowsRun(const NeuronProblem& p, QueueContext&) {
   const float* src = static_cast<const float*>(s.data());
   float* dst = static_cast<float*>(d.data());
   const int64_t rows = d.n * d.h;
-  // A local copy: the parameters are floats like the output, so read through a reference they could
-  // alias it and the compiler would reload them for every element instead of vectorising.
+  // Copies of the parameters local to each thread: read through a reference or OpenMP's shared
+  // capture, they are floats that could alias the output, and the loop would not vectorise.
   const NeuronParams neuron = p.neuron;
   dispatchNeuronType(neuron.type, [&]<CNNNeuronType T>() {
 #pragma omp parallel for schedule(static) if (rows * d.w * d.c > 32768)
@@ -27,13 +27,14 @@ void rowsRun(const NeuronProblem& p, QueueContext&) {
       const int64_t n = r / d.h, y = r % d.h;
       const float* in = src + s.index(n, p.io.offsetY + y, p.io.offsetX, 0);
       float* out = dst + d.index(n, y, 0, 0);
+      const NeuronParams np = neuron;  // private to this thread: see above
       if (s.pixelStride == s.c && d.pixelStride == d.c && T != CNNNeuronType::PReLU) {
         const int64_t count = d.w * d.c;  // contiguous row: one flat loop the compiler vectorises
-        for (int64_t i = 0; i < count; ++i) out[i] = applyNeuronAs(T, neuron, in[i], 0);
+        for (int64_t i = 0; i < count; ++i) out[i] = applyNeuronAs(T, np, in[i], 0);
       } else {
         for (int64_t x = 0; x < d.w; ++x)
           for (int64_t c = 0; c < d.c; ++c)
-            out[x * d.pixelStride + c] = applyNeuronAs(T, neuron, in[x * s.pixelStride + c], c);
+            out[x * d.pixelStride + c] = applyNeuronAs(T, np, in[x * s.pixelStride + c], c);
       }
     }
   });
