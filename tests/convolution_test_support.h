@@ -369,4 +369,24 @@ inline void expectUntouched(const Image& image, const RefImage& poisoned) {
   }
 }
 
+/// Encodes `kernel` from `in` into a poisoned `out`, expecting an InvalidArgument whose message names
+/// `className` and every one of `words`, and the destination left as it was.
+template <class Kernel>
+void expectEncodeRejected(Kernel& kernel, const char* className, const ImagePtr& in, const ImagePtr& out,
+                          const std::vector<const char*>& words) {
+  const RefImage poisoned = poison(*out);
+  auto cb = queue()->commandBuffer();
+  try {
+    kernel.encode(cb, in, out);
+    ADD_FAILURE() << "accepted";
+  } catch (const InvalidArgument& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(className), std::string::npos) << msg;
+    for (const char* w : words) EXPECT_NE(msg.find(w), std::string::npos) << msg;
+  }
+  cb->commit();
+  cb->waitUntilCompleted();
+  expectUntouched(*out, poisoned);
+}
+
 }  // namespace mpsnn::test
