@@ -156,7 +156,14 @@ class CopyKernel : public Base {
   }
 };
 using BinaryCopy = CopyKernel<CNNBinaryKernel>;
-using GradientCopy = CopyKernel<CNNGradientKernel>;
+/// The gradient kernel copies its primary source (dL/dY) to dL/dX through the state-taking path.
+class GradientCopy : public CopyKernel<CNNGradientKernel> {
+ public:
+  using CopyKernel<CNNGradientKernel>::CopyKernel;
+
+ protected:
+  void encodeGradient(CommandBuffer& cb, const detail::BinaryProblem& p, State&) override { encodeProblem(cb, p); }
+};
 
 #define SKIP_UNLESS_CPU() \
   if (test::onCuda()) GTEST_SKIP() << "the test-only copy kernel computes on the CPU only"
@@ -1024,6 +1031,15 @@ TEST(CNNGradientKernel, KernelOffsets) {
   EXPECT_EQ(k->kernelOffsetY(), 3);
 }
 
+/// A gradient state filled by an identity neuron's forward encode of `x`.
+StatePtr forwardState(const CommandBufferPtr& cb, const ImagePtr& x, bool temporary) {
+  auto forward = CNNNeuron::make(test::device(), NNNeuronDescriptor::make(CNNNeuronType::None));
+  forward->setDestinationImageAllocator(Image::defaultAllocator());
+  StatePtr state;
+  forward->encode(cb, x, &state, temporary);
+  return state;
+}
+
 TEST(CNNGradientKernel, SharesTheBinaryValidationAndAccounting) {
   auto k = std::make_shared<GradientCopy>(test::device());
   auto cb = test::queue()->commandBuffer();
@@ -1031,15 +1047,21 @@ TEST(CNNGradientKernel, SharesTheBinaryValidationAndAccounting) {
   auto g = TemporaryImage::make(cb, desc);
   auto x = makeF32(3, 3, 4);
   auto dst = makeF32(3, 3, 4);
-  EXPECT_THROW(k->encode(cb, g, x, x), InvalidArgument);  // aliasing
+  StatePtr state = forwardState(cb, x, true);
+  EXPECT_EQ(state->readCount(), 1u);
+  EXPECT_THROW(k->encode(cb, g, x, state, x), InvalidArgument);  // aliasing
   EXPECT_EQ(g->readCount(), 1u);
-  k->encode(cb, g, x, dst);
+  EXPECT_EQ(state->readCount(), 1u);
+  k->encode(cb, g, x, state, dst);
   EXPECT_EQ(g->readCount(), 0u);
-  EXPECT_THROW(k->encode(cb, g, x, dst), InvalidArgument);  // released
+  EXPECT_EQ(state->readCount(), 0u);
+  auto g2 = TemporaryImage::make(cb, desc);
+  EXPECT_THROW(k->encode(cb, g2, x, state, dst), InvalidArgument);  // state released
+  EXPECT_THROW(k->encode(cb, g, x, forwardState(cb, x, true), dst), InvalidArgument);  // image released
   run(cb);
 }
 
-TEST(CNNGradientKernel, CopiesThroughTheBinaryPath) {
+TEST(CNNGradientKernel, CopiesThroughTheStatePath) {
   SKIP_UNLESS_CPU();
   auto gRef = randomSource(1, 3, 4, 2);
   auto g = test::makeImage(gRef);
@@ -1047,10 +1069,57 @@ TEST(CNNGradientKernel, CopiesThroughTheBinaryPath) {
   auto k = std::make_shared<GradientCopy>(test::device());
   k->setDestinationImageAllocator(Image::defaultAllocator());
   auto cb = test::queue()->commandBuffer();
-  ImagePtr out = k->encode(cb, g, x);  // stride 1, 1x1: the same size
+  StatePtr state = forwardState(cb, x, false);
+  EXPECT_FALSE(state->isTemporary());
+  ImagePtr out = k->encode(cb, g, x, state);  // dL/dX has the forward source's size
   EXPECT_EQ(out->descriptor(), ImageDescriptor::make(F::Float32, 4, 3, 2, 1));
   run(cb);
   EXPECT_TRUE(test::close(test::download(*out), gRef, 0, 0));
+  EXPECT_EQ(state->readCount(), 0u);  // persistent: reads are not counted
+}
+
+TEST(CNNGradientKernel, RejectsWrongStatesAndSizes) {
+  auto k = std::make_shared<GradientCopy>(test::device());
+  auto cb = test::queue()->commandBuffer();
+  auto x = makeF32(4, 3, 2);
+  auto dst = makeF32(4, 3, 2);
+  StatePtr state = forwardState(cb, x, false);
+  EXPECT_THROW(k->encode(cb, makeF32(4, 3, 2), x, nullptr, dst), InvalidArgument);  // null state
+  EXPECT_THROW(k->encode(cb, makeF32(4, 3, 2), x, State::make(test::device(), 16), dst), InvalidArgument);
+  EXPECT_THROW(k->encode(cb, makeF32(4, 3, 2), x, NNGradientState::make(test::device()), dst),
+               InvalidArgument);                                                  // never filled
+  EXPECT_THROW(k->encode(cb, makeF32(5, 3, 2), x, state, dst), InvalidArgument);  // gradient size
+  EXPECT_THROW(k->encode(cb, makeF32(4, 3, 2), makeF32(4, 4, 2), state, dst), InvalidArgument);  // source size
+  auto other = test::queue()->commandBuffer();
+  StatePtr foreign = forwardState(other, x, true);
+  EXPECT_THROW(k->encode(cb, makeF32(4, 3, 2), x, foreign, dst), InvalidArgument);  // other command buffer
+  run(other);
+  run(cb);
+}
+
+TEST(CNNGradientKernel, ForwardRecordHoldsTheGeometry) {
+  auto cb = test::queue()->commandBuffer();
+  auto x = makeF32(7, 5, 6, 1);
+  auto forward = CNNNeuron::make(test::device(), NNNeuronDescriptor::make(CNNNeuronType::None));
+  forward->setSourceFeatureChannelOffset(1);
+  forward->setSourceFeatureChannelMaxCount(3);
+  forward->setClipRect({{1, 2, 0}, {4, 2, 1}});
+  auto dst = makeF32(7, 5, 3, 1);
+  StatePtr state = forward->resultStateForSourceImage(x, {}, dst);
+  forward->encode(cb, x, state, dst);
+  run(cb);
+  const ForwardRecord& r = std::dynamic_pointer_cast<NNGradientState>(state)->forwardRecord();
+  EXPECT_TRUE(r.recorded);
+  EXPECT_EQ(r.kernelClass, "CNNNeuron");
+  EXPECT_EQ(r.primary.width, 7u);
+  EXPECT_EQ(r.primary.height, 5u);
+  EXPECT_EQ(r.primary.featureChannelOffset, 1u);
+  EXPECT_EQ(r.primary.featureChannelsRead, 3u);
+  EXPECT_EQ(r.writtenX, 1u);
+  EXPECT_EQ(r.writtenY, 2u);
+  EXPECT_EQ(r.writtenWidth, 4u);
+  EXPECT_EQ(r.writtenHeight, 2u);
+  EXPECT_EQ(r.destinationFeatureChannelsWritten, 3u);
 }
 
 }  // namespace

@@ -73,8 +73,52 @@ class CNNKernel : public Kernel {
   void encodeBatch(CommandBufferPtr commandBuffer, const ImageBatch& sources, const ImageBatch& destinations);
   ImageBatch encodeBatch(CommandBufferPtr commandBuffer, const ImageBatch& sources);
 
+  // --- Training (spec 10 §10.1.4). The result state records, at encode, what the gradient kernel
+  // needs; it is an NNGradientState unless the kernel documents a subclass.
+
+  /// A new persistent result state for one source/destination pair (null for kernels without one).
+  StatePtr resultStateForSourceImage(ImagePtr sourceImage, const StateBatch& sourceStates, ImagePtr destinationImage);
+  /// One state per image, or the same object repeated when isResultStateReusedAcrossBatch().
+  StateBatch resultStateBatchForSourceImage(const ImageBatch& sourceImages,
+                                            const std::vector<StateBatch>& sourceStates,
+                                            const ImageBatch& destinationImages);
+  /// Temporary variants (readCount 1, valid on `commandBuffer` only).
+  StatePtr temporaryResultState(CommandBufferPtr commandBuffer, ImagePtr sourceImage, const StateBatch& sourceStates,
+                                ImagePtr destinationImage);
+  StateBatch temporaryResultStateBatch(CommandBufferPtr commandBuffer, const ImageBatch& sourceImages,
+                                       const std::vector<StateBatch>& sourceStates,
+                                       const ImageBatch& destinationImages);
+  /// True when one state accumulates over the whole batch (convolution, batch norm, dropout).
+  virtual bool isResultStateReusedAcrossBatch() const { return false; }
+  /// True when the whole batch must pass this kernel before dependents run.
+  virtual bool appendBatchBarrier() const { return false; }
+  /// True when encode writes into the state it is given.
+  virtual bool isStateModified() const { return false; }
+
+  /// Forward encode that also fills `destinationState` (made by this kernel's resultState… methods)
+  /// for the gradient kernel. Writing a state does not change its readCount.
+  void encode(CommandBufferPtr commandBuffer, ImagePtr sourceImage, StatePtr destinationState,
+              ImagePtr destinationImage);
+  void encodeBatch(CommandBufferPtr commandBuffer, const ImageBatch& sourceImages,
+                   const StateBatch& destinationStates, const ImageBatch& destinationImages);
+  /// Sizes and allocates the destination, makes the result state (temporary or persistent) into
+  /// `*destinationState`, encodes; returns the destination.
+  ImagePtr encode(CommandBufferPtr commandBuffer, ImagePtr sourceImage, StatePtr* destinationState,
+                  bool destinationStateIsTemporary);
+  ImageBatch encodeBatch(CommandBufferPtr commandBuffer, const ImageBatch& sourceImages, StateBatch* destinationStates,
+                         bool destinationStateIsTemporary);
+
  protected:
   explicit CNNKernel(DevicePtr device);
+  /// Makes this kernel's result state: temporary on `temporaryOn`, persistent when it is null.
+  /// Default: a plain NNGradientState. Kernels without a result state return null.
+  virtual StatePtr makeResultState(const CommandBufferPtr& temporaryOn, const Image& source, const Image& destination);
+  /// Throws InvalidArgument unless `state` is of the type this kernel's result state has.
+  virtual void validateResultState(const State& state) const;
+  /// The state-filling counterpart of encodeProblem, called after the generic record was written into
+  /// `state` (when it is an NNGradientState). Default: encodeProblem.
+  virtual void encodeProblemWithState(CommandBuffer& commandBuffer, const detail::UnaryProblem& problem,
+                                      State& state);
   /// Channels the kernel writes for `cRead` source channels read (C_out).
   virtual uint64_t destinationFeatureChannels(uint64_t cRead) const { return cRead; }
   /// Fixed number of input channels the kernel consumes, 0 when it takes any number.
@@ -126,6 +170,10 @@ class CNNKernel : public Kernel {
  private:
   detail::UnaryProblem resolve(CommandBuffer& commandBuffer, const ImagePtr& source, const ImagePtr& destination,
                                const IntRegion& clip);
+  void encodeWithStates(CommandBufferPtr commandBuffer, const ImageBatch& sources, const StateBatch& states,
+                        const ImageBatch& destinations, const IntRegion& clip);
+  StateBatch makeResultStates(const CommandBufferPtr& temporaryOn, const ImageBatch& sources,
+                              const ImageBatch& destinations);
   void commitProblem(CommandBuffer& commandBuffer, const ImagePtr& source, const detail::UnaryProblem& problem);
   void encodeWithClipRect(CommandBufferPtr commandBuffer, const ImagePtr& source, const ImagePtr& destination,
                           const IntRegion& clip);
@@ -188,8 +236,42 @@ class CNNBinaryKernel : public Kernel {
                    const ImageBatch& destinations);
   ImageBatch encodeBatch(CommandBufferPtr commandBuffer, const ImageBatch& primaries, const ImageBatch& secondaries);
 
+  // --- Training (spec 10 §10.1.4), as CNNKernel's with two sources; the result state is an
+  // NNBinaryGradientState unless the kernel documents a subclass.
+  StatePtr resultStateForPrimaryImage(ImagePtr primaryImage, ImagePtr secondaryImage, const StateBatch& sourceStates,
+                                      ImagePtr destinationImage);
+  StateBatch resultStateBatchForPrimaryImage(const ImageBatch& primaryImages, const ImageBatch& secondaryImages,
+                                             const std::vector<StateBatch>& sourceStates,
+                                             const ImageBatch& destinationImages);
+  StatePtr temporaryResultState(CommandBufferPtr commandBuffer, ImagePtr primaryImage, ImagePtr secondaryImage,
+                                const StateBatch& sourceStates, ImagePtr destinationImage);
+  StateBatch temporaryResultStateBatch(CommandBufferPtr commandBuffer, const ImageBatch& primaryImages,
+                                       const ImageBatch& secondaryImages, const std::vector<StateBatch>& sourceStates,
+                                       const ImageBatch& destinationImages);
+  virtual bool isResultStateReusedAcrossBatch() const { return false; }
+  virtual bool appendBatchBarrier() const { return false; }
+  virtual bool isStateModified() const { return false; }
+  void encode(CommandBufferPtr commandBuffer, ImagePtr primaryImage, ImagePtr secondaryImage, StatePtr destinationState,
+              ImagePtr destinationImage);
+  void encodeBatch(CommandBufferPtr commandBuffer, const ImageBatch& primaryImages, const ImageBatch& secondaryImages,
+                   const StateBatch& destinationStates, const ImageBatch& destinationImages);
+  ImagePtr encode(CommandBufferPtr commandBuffer, ImagePtr primaryImage, ImagePtr secondaryImage,
+                  StatePtr* destinationState, bool destinationStateIsTemporary);
+  ImageBatch encodeBatch(CommandBufferPtr commandBuffer, const ImageBatch& primaryImages,
+                         const ImageBatch& secondaryImages, StateBatch* destinationStates,
+                         bool destinationStateIsTemporary);
+
  protected:
   explicit CNNBinaryKernel(DevicePtr device);
+  /// As CNNKernel's: default a plain NNBinaryGradientState; null for kernels without one.
+  virtual StatePtr makeResultState(const CommandBufferPtr& temporaryOn, const Image& primary, const Image& secondary,
+                                   const Image& destination);
+  virtual void validateResultState(const State& state) const;
+  virtual void encodeProblemWithState(CommandBuffer& commandBuffer, const detail::BinaryProblem& problem,
+                                      State& state);
+  /// Validates and resolves one invocation (for subclasses with encode forms of their own).
+  detail::BinaryProblem resolve(CommandBuffer& commandBuffer, const ImagePtr& primary, const ImagePtr& secondary,
+                                const ImagePtr& destination);
   virtual uint64_t destinationFeatureChannels(uint64_t primaryRead, uint64_t secondaryRead) const {
     (void)secondaryRead;
     return primaryRead;
@@ -222,13 +304,18 @@ class CNNBinaryKernel : public Kernel {
   ImageAllocatorPtr allocator_;
 
  private:
-  detail::BinaryProblem resolve(CommandBuffer& commandBuffer, const ImagePtr& primary, const ImagePtr& secondary,
-                                const ImagePtr& destination);
+  void encodeWithStates(CommandBufferPtr commandBuffer, const ImageBatch& primaries, const ImageBatch& secondaries,
+                        const StateBatch& states, const ImageBatch& destinations);
+  StateBatch makeResultStates(const CommandBufferPtr& temporaryOn, const ImageBatch& primaries,
+                              const ImageBatch& secondaries, const ImageBatch& destinations);
 };
 
-/// Base of every gradient kernel (MPSCNNGradientKernel): primary = incoming gradient dL/dY,
-/// secondary = forward source X; strides are in destination units (isBackwards). Concrete gradient
-/// kernels define the state-taking encode calls (spec 10 §10.2).
+/// Base of every gradient kernel (MPSCNNGradientKernel, spec 10 §10.2): primary = incoming gradient
+/// dL/dY, secondary = forward source X (softmax: the forward result; multiply: the other operand),
+/// plus the gradient state the forward encode filled. Every encode copies the forward parameters
+/// from the state into the secondary properties, checks the image sizes against the recorded ones,
+/// and decrements the read counts of temporary inputs (images per use, states once per call).
+/// The state-free binary encodes inherited from CNNBinaryKernel are rejected.
 class CNNGradientKernel : public CNNBinaryKernel {
  public:
   int64_t kernelOffsetX() const { return kernelOffsetX_; }
@@ -236,8 +323,44 @@ class CNNGradientKernel : public CNNBinaryKernel {
   void setKernelOffsetX(int64_t v) { kernelOffsetX_ = v; }
   void setKernelOffsetY(int64_t v) { kernelOffsetY_ = v; }
 
+  /// Sizes dL/dX from the state (forward source size), allocates it with the allocator, encodes.
+  ImagePtr encode(CommandBufferPtr commandBuffer, ImagePtr sourceGradient, ImagePtr sourceImage,
+                  StatePtr gradientState);
+  void encode(CommandBufferPtr commandBuffer, ImagePtr sourceGradient, ImagePtr sourceImage, StatePtr gradientState,
+              ImagePtr destinationGradient);
+  /// Per image; the batches have equal length ≥ 1 (a state may repeat: it is read once per call).
+  ImageBatch encodeBatch(CommandBufferPtr commandBuffer, const ImageBatch& sourceGradients,
+                         const ImageBatch& sourceImages, const StateBatch& gradientStates);
+  void encodeBatch(CommandBufferPtr commandBuffer, const ImageBatch& sourceGradients, const ImageBatch& sourceImages,
+                   const StateBatch& gradientStates, const ImageBatch& destinationGradients);
+  using CNNBinaryKernel::destinationImageDescriptor;
+
  protected:
   explicit CNNGradientKernel(DevicePtr device);
+  /// Throws InvalidArgument unless `state` is the state type this kernel reads, filled by a forward
+  /// encode of the matching kernel class. Default: an NNGradientState with a record.
+  virtual void validateGradientState(const State& state) const;
+  /// Copies the forward parameters of the record into the secondary properties (kernel size,
+  /// strides, dilation, edge mode, offset). Subclasses add their own.
+  virtual void applyGradientState(const State& state);
+  /// Checks image sizes against the record: sourceGradient = the region the forward wrote,
+  /// sourceImage = the forward source (width and height).
+  virtual void validateGradientImages(const Image& sourceGradient, const Image& sourceImage, const State& state) const;
+  /// Descriptor of the auto-allocated dL/dX: sourceGradient's format, sourceImage's width and height,
+  /// destinationFeatureChannelOffset + destinationFeatureChannels(…) channels.
+  virtual ImageDescriptor gradientDestinationDescriptor(const Image& sourceGradient, const Image& sourceImage,
+                                                        const State& state) const;
+  /// Enqueue the gradient computation for one resolved pair.
+  virtual void encodeGradient(CommandBuffer& commandBuffer, const detail::BinaryProblem& problem, State& state) = 0;
+  /// dL/dX has the channels of the forward source (the secondary image).
+  uint64_t destinationFeatureChannels(uint64_t primaryRead, uint64_t secondaryRead) const override {
+    (void)primaryRead;
+    return secondaryRead;
+  }
+  /// The state-free binary encodes end here: rejected.
+  void encodeProblem(CommandBuffer& commandBuffer, const detail::BinaryProblem& problem) override;
+  /// The record of an NNGradientState (validateGradientState has accepted it).
+  static const ForwardRecord& recordOf(const State& state);
   int64_t kernelOffsetX_ = 0, kernelOffsetY_ = 0;
 };
 

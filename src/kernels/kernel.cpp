@@ -205,6 +205,8 @@ UnaryProblem CNNKernel::resolve(CommandBuffer& cb, const ImagePtr& source, const
   p.dst = subView(d, int64_t(clip.origin.z), win.depth, int64_t(win.y0), int64_t(win.h), int64_t(win.x0),
                   int64_t(win.w), int64_t(destinationFeatureChannelOffset_), int64_t(cOut));
   if (win.w == 0 || win.h == 0) p.dst.n = 0;  // empty clip: nothing is written (spec 00 §4.5)
+  p.clipX = int64_t(win.x0);
+  p.clipY = int64_t(win.y0);
   p.offsetX = off.x;
   p.offsetY = off.y;
   p.edgeMode = edgeMode_;
@@ -396,6 +398,8 @@ BinaryProblem CNNBinaryKernel::resolve(CommandBuffer& cb, const ImagePtr& primar
   p.dst = subView(dv, int64_t(clipRect_.origin.z), win.depth, int64_t(win.y0), int64_t(win.h), int64_t(win.x0),
                   int64_t(win.w), int64_t(destinationFeatureChannelOffset_), int64_t(cOut));
   if (win.w == 0 || win.h == 0) p.dst.n = 0;
+  p.clipX = int64_t(win.x0);
+  p.clipY = int64_t(win.y0);
   p.primaryOffsetX = primaryOff.x;
   p.primaryOffsetY = primaryOff.y;
   p.secondaryOffsetX = secondaryOff.x;
@@ -476,6 +480,478 @@ ImageBatch CNNBinaryKernel::encodeBatch(CommandBufferPtr cb, const ImageBatch& p
   return destinations;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Result states and state-filling forward encodes (spec 10 §10.1.4)
+
+namespace {
+
+ForwardSourceRecord sourceRecord(const Image& image, uint64_t channelOffset, uint64_t channelsRead, Offset offset,
+                                 ImageEdgeMode edge) {
+  ForwardSourceRecord r;
+  r.width = image.width();
+  r.height = image.height();
+  r.featureChannels = image.featureChannels();
+  r.numberOfImages = image.numberOfImages();
+  r.format = image.featureChannelFormat();
+  r.featureChannelOffset = channelOffset;
+  r.featureChannelsRead = channelsRead;
+  r.offset = offset;
+  r.edgeMode = edge;
+  return r;
+}
+
+void recordDestination(ForwardRecord& r, const Image& dst, uint64_t channelOffset, const ImageView& written,
+                       int64_t clipX, int64_t clipY) {
+  r.destinationWidth = dst.width();
+  r.destinationHeight = dst.height();
+  r.destinationFeatureChannels = dst.featureChannels();
+  r.destinationNumberOfImages = dst.numberOfImages();
+  r.destinationFeatureChannelOffset = channelOffset;
+  r.destinationFeatureChannelsWritten = uint64_t(written.c);
+  r.writtenX = uint64_t(clipX);
+  r.writtenY = uint64_t(clipY);
+  r.writtenWidth = uint64_t(written.w);
+  r.writtenHeight = uint64_t(written.h);
+  r.imagesPerEncode = uint64_t(written.n);
+}
+
+/// Checks the lengths and the per-image rule of a batch encode (spec 00 §2.6).
+void checkBatch(const std::string& who, const ImageBatch& batch, const char* role) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const ImagePtr& image = batch[i];
+    if (batch.size() > 1 && image && image->numberOfImages() != 1)
+      throw InvalidArgument(who + ": batch " + role + " " + str(uint64_t(i)) + " has numberOfImages = " +
+                            str(image->numberOfImages()) + " (must be 1)");
+    if (i && image && batch[0] && image->descriptor() != batch[0]->descriptor())
+      throw InvalidArgument(who + ": batch " + role + "s differ in shape or format (" + batch[0]->descriptor().toString() +
+                            " vs " + image->descriptor().toString() + ")");
+  }
+}
+
+/// Counts the reads of temporary images over a whole call and rejects one read more often than its
+/// readCount allows.
+class ReadTally {
+ public:
+  explicit ReadTally(std::string who) : who_(std::move(who)) {}
+  void add(const ImagePtr& image, size_t pair) {
+    if (!image || !image->isTemporary()) return;
+    const uint64_t n = ++reads_[image.get()];
+    const uint64_t available = static_cast<const TemporaryImage&>(*image).readCount();
+    if (n > available)
+      throw InvalidArgument(who_ + ": temporary source of pair " + str(uint64_t(pair)) + " is read " + str(n) +
+                            " times but its readCount is " + str(available));
+  }
+
+ private:
+  std::string who_;
+  std::map<const Image*, uint64_t> reads_;
+};
+
+void consume(CommandBuffer& cb, const ImagePtr& image) {
+  if (image->isTemporary()) static_cast<TemporaryImage&>(*image).consumeRead(cb);
+}
+
+/// Distinct states of a batch, in first-appearance order.
+std::vector<State*> distinctStates(const StateBatch& states) {
+  std::vector<State*> out;
+  for (const auto& s : states)
+    if (s && std::find(out.begin(), out.end(), s.get()) == out.end()) out.push_back(s.get());
+  return out;
+}
+
+void checkStates(const std::string& who, const CommandBuffer& cb, const StateBatch& states, size_t count,
+                 const char* role) {
+  if (states.size() != count)
+    throw InvalidArgument(who + ": " + role + " batch has " + str(uint64_t(states.size())) + " states for " +
+                          str(uint64_t(count)) + " images");
+  for (size_t i = 0; i < states.size(); ++i) {
+    if (!states[i]) throw InvalidArgument(who + ": " + role + " " + str(uint64_t(i)) + " = null");
+    states[i]->checkUsable(cb, who);
+  }
+}
+
+}  // namespace
+
+StatePtr CNNKernel::makeResultState(const CommandBufferPtr& temporaryOn, const Image&, const Image&) {
+  return NNGradientState::make(device_, temporaryOn);
+}
+
+void CNNKernel::validateResultState(const State& state) const {
+  if (!dynamic_cast<const NNGradientState*>(&state))
+    throw InvalidArgument(std::string(className()) + ": destinationState is not an NNGradientState");
+}
+
+void CNNKernel::encodeProblemWithState(CommandBuffer& cb, const UnaryProblem& problem, State&) {
+  encodeProblem(cb, problem);
+}
+
+StateBatch CNNKernel::makeResultStates(const CommandBufferPtr& temporaryOn, const ImageBatch& sources,
+                                       const ImageBatch& destinations) {
+  const std::string who = className();
+  if (sources.size() != destinations.size())
+    throw InvalidArgument(who + ": result states for " + str(uint64_t(sources.size())) + " sources and " +
+                          str(uint64_t(destinations.size())) + " destinations");
+  for (size_t i = 0; i < sources.size(); ++i)
+    if (!sources[i] || !destinations[i]) throw InvalidArgument(who + ": result state for a null image");
+  if (temporaryOn && temporaryOn->isCommitted()) throw InvalidArgument(who + ": command buffer is already committed");
+  StateBatch states;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (i && isResultStateReusedAcrossBatch())
+      states.push_back(states[0]);
+    else
+      states.push_back(makeResultState(temporaryOn, *sources[i], *destinations[i]));
+  }
+  return states;
+}
+
+StatePtr CNNKernel::resultStateForSourceImage(ImagePtr source, const StateBatch&, ImagePtr destination) {
+  return makeResultStates(nullptr, {source}, {destination})[0];
+}
+
+StateBatch CNNKernel::resultStateBatchForSourceImage(const ImageBatch& sources, const std::vector<StateBatch>&,
+                                                     const ImageBatch& destinations) {
+  return makeResultStates(nullptr, sources, destinations);
+}
+
+StatePtr CNNKernel::temporaryResultState(CommandBufferPtr cb, ImagePtr source, const StateBatch&,
+                                         ImagePtr destination) {
+  if (!cb) throw InvalidArgument(std::string(className()) + ": commandBuffer = null");
+  return makeResultStates(cb, {source}, {destination})[0];
+}
+
+StateBatch CNNKernel::temporaryResultStateBatch(CommandBufferPtr cb, const ImageBatch& sources,
+                                                const std::vector<StateBatch>&, const ImageBatch& destinations) {
+  if (!cb) throw InvalidArgument(std::string(className()) + ": commandBuffer = null");
+  return makeResultStates(cb, sources, destinations);
+}
+
+void CNNKernel::encodeWithStates(CommandBufferPtr cb, const ImageBatch& sources, const StateBatch& states,
+                                 const ImageBatch& destinations, const IntRegion& clip) {
+  const std::string who = className();
+  if (!cb) throw InvalidArgument(who + ": commandBuffer = null");
+  if (sources.size() != destinations.size() || sources.empty())
+    throw InvalidArgument(who + ": encodeBatch with " + str(uint64_t(sources.size())) + " sources and " +
+                          str(uint64_t(destinations.size())) + " destinations");
+  checkBatch(who, sources, "source");
+  checkStates(who, *cb, states, sources.size(), "destinationState");
+  for (State* s : distinctStates(states)) validateResultState(*s);
+  std::vector<UnaryProblem> problems;
+  ReadTally tally(who);
+  for (size_t i = 0; i < sources.size(); ++i) {
+    problems.push_back(resolve(*cb, sources[i], destinations[i], clip));
+    problems.back().batchIndex = int64_t(i);
+    tally.add(sources[i], i);
+  }
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const UnaryProblem& p = problems[i];
+    if (auto* gs = dynamic_cast<NNGradientState*>(states[i].get())) {
+      ForwardRecord& r = gs->mutableForwardRecord();
+      r.recorded = true;
+      r.kernel = this;
+      r.kernelClass = className();
+      Offset off{p.offsetX, p.offsetY, sourceOffset(*sources[i]).z};
+      r.primary = sourceRecord(*sources[i], sourceFeatureChannelOffset_, uint64_t(p.src.c), off, edgeMode_);
+      r.primary.strideX = strideX_;
+      r.primary.strideY = strideY_;
+      r.primary.kernelWidth = kernelWidth_;
+      r.primary.kernelHeight = kernelHeight_;
+      r.primary.dilationX = dilationX_;
+      r.primary.dilationY = dilationY_;
+      recordDestination(r, *destinations[i], destinationFeatureChannelOffset_, p.dst, p.clipX, p.clipY);
+    }
+    if (!p.dst.empty()) encodeProblemWithState(*cb, p, *states[i]);
+    consume(*cb, sources[i]);
+  }
+  didEncode(*cb);
+}
+
+void CNNKernel::encode(CommandBufferPtr cb, ImagePtr source, StatePtr state, ImagePtr destination) {
+  encodeWithStates(std::move(cb), {source}, {state}, {destination}, clipRect_);
+}
+
+void CNNKernel::encodeBatch(CommandBufferPtr cb, const ImageBatch& sources, const StateBatch& states,
+                            const ImageBatch& destinations) {
+  encodeWithStates(std::move(cb), sources, states, destinations, clipRect_);
+}
+
+ImagePtr CNNKernel::encode(CommandBufferPtr cb, ImagePtr source, StatePtr* state, bool stateIsTemporary) {
+  StateBatch made;
+  ImageBatch out = encodeBatch(std::move(cb), ImageBatch{std::move(source)}, &made, stateIsTemporary);
+  if (state) *state = made[0];
+  return out[0];
+}
+
+ImageBatch CNNKernel::encodeBatch(CommandBufferPtr cb, const ImageBatch& sources, StateBatch* states,
+                                  bool stateIsTemporary) {
+  const std::string who = className();
+  if (!cb) throw InvalidArgument(who + ": commandBuffer = null");
+  if (sources.empty()) return {};
+  for (const auto& s : sources) checkImage(*this, *cb, s, "source");
+  ImageDescriptor d = destinationImageDescriptor(sources, {});
+  ImageBatch destinations = allocator_->imageBatchForCommandBuffer(cb, d, this, sources.size());
+  StateBatch made = makeResultStates(stateIsTemporary ? cb : nullptr, sources, destinations);
+  for (const auto& s : made)
+    if (!s) throw InvalidArgument(who + ": the kernel has no result state");
+  encodeWithStates(cb, sources, made, destinations, autoModeClipRect());
+  if (states) *states = std::move(made);
+  return destinations;
+}
+
+// Binary kernels.
+
+StatePtr CNNBinaryKernel::makeResultState(const CommandBufferPtr& temporaryOn, const Image&, const Image&,
+                                          const Image&) {
+  return NNBinaryGradientState::make(device_, temporaryOn);
+}
+
+void CNNBinaryKernel::validateResultState(const State& state) const {
+  if (!dynamic_cast<const NNBinaryGradientState*>(&state))
+    throw InvalidArgument(std::string(className()) + ": destinationState is not an NNBinaryGradientState");
+}
+
+void CNNBinaryKernel::encodeProblemWithState(CommandBuffer& cb, const BinaryProblem& problem, State&) {
+  encodeProblem(cb, problem);
+}
+
+StateBatch CNNBinaryKernel::makeResultStates(const CommandBufferPtr& temporaryOn, const ImageBatch& primaries,
+                                             const ImageBatch& secondaries, const ImageBatch& destinations) {
+  const std::string who = className();
+  if (primaries.size() != secondaries.size() || primaries.size() != destinations.size())
+    throw InvalidArgument(who + ": result states for batches of different lengths");
+  for (size_t i = 0; i < primaries.size(); ++i)
+    if (!primaries[i] || !secondaries[i] || !destinations[i])
+      throw InvalidArgument(who + ": result state for a null image");
+  if (temporaryOn && temporaryOn->isCommitted()) throw InvalidArgument(who + ": command buffer is already committed");
+  StateBatch states;
+  for (size_t i = 0; i < primaries.size(); ++i) {
+    if (i && isResultStateReusedAcrossBatch())
+      states.push_back(states[0]);
+    else
+      states.push_back(makeResultState(temporaryOn, *primaries[i], *secondaries[i], *destinations[i]));
+  }
+  return states;
+}
+
+StatePtr CNNBinaryKernel::resultStateForPrimaryImage(ImagePtr primary, ImagePtr secondary, const StateBatch&,
+                                                     ImagePtr destination) {
+  return makeResultStates(nullptr, {primary}, {secondary}, {destination})[0];
+}
+
+StateBatch CNNBinaryKernel::resultStateBatchForPrimaryImage(const ImageBatch& primaries, const ImageBatch& secondaries,
+                                                            const std::vector<StateBatch>&,
+                                                            const ImageBatch& destinations) {
+  return makeResultStates(nullptr, primaries, secondaries, destinations);
+}
+
+StatePtr CNNBinaryKernel::temporaryResultState(CommandBufferPtr cb, ImagePtr primary, ImagePtr secondary,
+                                               const StateBatch&, ImagePtr destination) {
+  if (!cb) throw InvalidArgument(std::string(className()) + ": commandBuffer = null");
+  return makeResultStates(cb, {primary}, {secondary}, {destination})[0];
+}
+
+StateBatch CNNBinaryKernel::temporaryResultStateBatch(CommandBufferPtr cb, const ImageBatch& primaries,
+                                                      const ImageBatch& secondaries, const std::vector<StateBatch>&,
+                                                      const ImageBatch& destinations) {
+  if (!cb) throw InvalidArgument(std::string(className()) + ": commandBuffer = null");
+  return makeResultStates(cb, primaries, secondaries, destinations);
+}
+
+void CNNBinaryKernel::encodeWithStates(CommandBufferPtr cb, const ImageBatch& primaries, const ImageBatch& secondaries,
+                                       const StateBatch& states, const ImageBatch& destinations) {
+  const std::string who = className();
+  if (!cb) throw InvalidArgument(who + ": commandBuffer = null");
+  if (primaries.size() != secondaries.size() || primaries.size() != destinations.size() || primaries.empty())
+    throw InvalidArgument(who + ": encodeBatch with batches of different lengths or empty");
+  checkBatch(who, primaries, "primary source");
+  checkBatch(who, secondaries, "secondary source");
+  checkStates(who, *cb, states, primaries.size(), "destinationState");
+  for (State* s : distinctStates(states)) validateResultState(*s);
+  std::vector<BinaryProblem> problems;
+  ReadTally tally(who);
+  for (size_t i = 0; i < primaries.size(); ++i) {
+    problems.push_back(resolve(*cb, primaries[i], secondaries[i], destinations[i]));
+    problems.back().batchIndex = int64_t(i);
+    tally.add(primaries[i], i);
+    tally.add(secondaries[i], i);
+  }
+  for (size_t i = 0; i < primaries.size(); ++i) {
+    const BinaryProblem& p = problems[i];
+    if (auto* gs = dynamic_cast<NNGradientState*>(states[i].get())) {
+      ForwardRecord& r = gs->mutableForwardRecord();
+      r.recorded = true;
+      r.kernel = this;
+      r.kernelClass = className();
+      r.primary = sourceRecord(*primaries[i], primarySourceFeatureChannelOffset_, uint64_t(p.primary.c),
+                               {p.primaryOffsetX, p.primaryOffsetY, primarySourceOffset(*primaries[i]).z},
+                               primaryEdgeMode_);
+      r.primary.strideX = primaryStrideX_;
+      r.primary.strideY = primaryStrideY_;
+      r.secondary = sourceRecord(*secondaries[i], secondarySourceFeatureChannelOffset_, uint64_t(p.secondary.c),
+                                 {p.secondaryOffsetX, p.secondaryOffsetY, secondarySourceOffset(*secondaries[i]).z},
+                                 secondaryEdgeMode_);
+      r.secondary.strideX = secondaryStrideX_;
+      r.secondary.strideY = secondaryStrideY_;
+      recordDestination(r, *destinations[i], destinationFeatureChannelOffset_, p.dst, p.clipX, p.clipY);
+    }
+    if (!p.dst.empty()) encodeProblemWithState(*cb, p, *states[i]);
+    consume(*cb, primaries[i]);
+    consume(*cb, secondaries[i]);
+  }
+}
+
+void CNNBinaryKernel::encode(CommandBufferPtr cb, ImagePtr primary, ImagePtr secondary, StatePtr state,
+                             ImagePtr destination) {
+  encodeWithStates(std::move(cb), {primary}, {secondary}, {state}, {destination});
+}
+
+void CNNBinaryKernel::encodeBatch(CommandBufferPtr cb, const ImageBatch& primaries, const ImageBatch& secondaries,
+                                  const StateBatch& states, const ImageBatch& destinations) {
+  encodeWithStates(std::move(cb), primaries, secondaries, states, destinations);
+}
+
+ImagePtr CNNBinaryKernel::encode(CommandBufferPtr cb, ImagePtr primary, ImagePtr secondary, StatePtr* state,
+                                 bool stateIsTemporary) {
+  StateBatch made;
+  ImageBatch out = encodeBatch(std::move(cb), ImageBatch{std::move(primary)}, ImageBatch{std::move(secondary)}, &made,
+                               stateIsTemporary);
+  if (state) *state = made[0];
+  return out[0];
+}
+
+ImageBatch CNNBinaryKernel::encodeBatch(CommandBufferPtr cb, const ImageBatch& primaries,
+                                        const ImageBatch& secondaries, StateBatch* states, bool stateIsTemporary) {
+  const std::string who = className();
+  if (!cb) throw InvalidArgument(who + ": commandBuffer = null");
+  if (primaries.size() != secondaries.size())
+    throw InvalidArgument(who + ": encodeBatch with batches of different lengths");
+  if (primaries.empty()) return {};
+  checkImage(*this, *cb, primaries[0], "primary source");
+  checkImage(*this, *cb, secondaries[0], "secondary source");
+  ImageDescriptor d = destinationImageDescriptor({primaries[0], secondaries[0]}, {});
+  ImageBatch destinations = allocator_->imageBatchForCommandBuffer(cb, d, this, primaries.size());
+  StateBatch made = makeResultStates(stateIsTemporary ? cb : nullptr, primaries, secondaries, destinations);
+  for (const auto& s : made)
+    if (!s) throw InvalidArgument(who + ": the kernel has no result state");
+  encodeWithStates(cb, primaries, secondaries, made, destinations);
+  if (states) *states = std::move(made);
+  return destinations;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CNNGradientKernel (spec 10 §10.2)
+
 CNNGradientKernel::CNNGradientKernel(DevicePtr device) : CNNBinaryKernel(std::move(device)) { isBackwards_ = true; }
+
+const ForwardRecord& CNNGradientKernel::recordOf(const State& state) {
+  return static_cast<const NNGradientState&>(state).forwardRecord();
+}
+
+void CNNGradientKernel::encodeProblem(CommandBuffer&, const BinaryProblem&) {
+  throw InvalidArgument(std::string(className()) +
+                        ": a gradient kernel needs its gradient state: use encode(commandBuffer, sourceGradient, "
+                        "sourceImage, gradientState[, destinationGradient])");
+}
+
+void CNNGradientKernel::validateGradientState(const State& state) const {
+  const auto* gs = dynamic_cast<const NNGradientState*>(&state);
+  if (!gs) throw InvalidArgument(std::string(className()) + ": gradientState is not an NNGradientState");
+  if (!gs->forwardRecord().recorded)
+    throw InvalidArgument(std::string(className()) + ": gradientState was not filled by a forward encode");
+}
+
+void CNNGradientKernel::applyGradientState(const State& state) {
+  const ForwardRecord& r = recordOf(state);
+  secondaryKernelWidth_ = r.primary.kernelWidth;
+  secondaryKernelHeight_ = r.primary.kernelHeight;
+  secondaryStrideX_ = primaryStrideX_ = r.primary.strideX;
+  secondaryStrideY_ = primaryStrideY_ = r.primary.strideY;
+  secondaryDilationX_ = r.primary.dilationX;
+  secondaryDilationY_ = r.primary.dilationY;
+  secondaryEdgeMode_ = r.primary.edgeMode;
+  secondaryOffset_ = r.primary.offset;
+}
+
+void CNNGradientKernel::validateGradientImages(const Image& g, const Image& x, const State& state) const {
+  const ForwardRecord& r = recordOf(state);
+  const std::string who = className();
+  if (g.width() != r.writtenWidth || g.height() != r.writtenHeight)
+    throw InvalidArgument(who + ": sourceGradient is " + str(g.width()) + "x" + str(g.height()) +
+                          ", the forward encode wrote " + str(r.writtenWidth) + "x" + str(r.writtenHeight));
+  if (x.width() != r.primary.width || x.height() != r.primary.height)
+    throw InvalidArgument(who + ": sourceImage is " + str(x.width()) + "x" + str(x.height()) +
+                          ", the forward source was " + str(r.primary.width) + "x" + str(r.primary.height));
+}
+
+ImageDescriptor CNNGradientKernel::gradientDestinationDescriptor(const Image& g, const Image& x, const State&) const {
+  const uint64_t cp = std::min(primarySourceFeatureChannelMaxCount_,
+                               g.featureChannels() - std::min(g.featureChannels(), primarySourceFeatureChannelOffset_));
+  if (secondarySourceFeatureChannelOffset_ >= x.featureChannels())
+    throw InvalidArgument(std::string(className()) + ": secondarySourceFeatureChannelOffset = " +
+                          str(secondarySourceFeatureChannelOffset_) + " >= featureChannels = " + str(x.featureChannels()));
+  const uint64_t cs =
+      std::min(secondarySourceFeatureChannelMaxCount_, x.featureChannels() - secondarySourceFeatureChannelOffset_);
+  return ImageDescriptor::make(g.featureChannelFormat(), x.width(), x.height(),
+                               destinationFeatureChannelOffset_ + destinationFeatureChannels(cp, cs), 1);
+}
+
+ImagePtr CNNGradientKernel::encode(CommandBufferPtr cb, ImagePtr g, ImagePtr x, StatePtr state) {
+  ImageBatch out = encodeBatch(std::move(cb), ImageBatch{std::move(g)}, ImageBatch{std::move(x)}, StateBatch{state});
+  return out[0];
+}
+
+void CNNGradientKernel::encode(CommandBufferPtr cb, ImagePtr g, ImagePtr x, StatePtr state, ImagePtr dst) {
+  encodeBatch(std::move(cb), ImageBatch{std::move(g)}, ImageBatch{std::move(x)}, StateBatch{std::move(state)},
+              ImageBatch{std::move(dst)});
+}
+
+ImageBatch CNNGradientKernel::encodeBatch(CommandBufferPtr cb, const ImageBatch& gs, const ImageBatch& xs,
+                                          const StateBatch& states) {
+  const std::string who = className();
+  if (!cb) throw InvalidArgument(who + ": commandBuffer = null");
+  if (gs.empty() || gs.size() != xs.size())
+    throw InvalidArgument(who + ": encodeBatch needs equal, non-empty batches of gradients and source images");
+  checkStates(who, *cb, states, gs.size(), "gradientState");
+  checkImage(*this, *cb, gs[0], "sourceGradient");
+  checkImage(*this, *cb, xs[0], "sourceImage");
+  validateGradientState(*states[0]);
+  applyGradientState(*states[0]);
+  validateGradientImages(*gs[0], *xs[0], *states[0]);
+  ImageDescriptor d = gradientDestinationDescriptor(*gs[0], *xs[0], *states[0]);
+  ImageBatch destinations = allocator_->imageBatchForCommandBuffer(cb, d, this, gs.size());
+  encodeBatch(cb, gs, xs, states, destinations);
+  return destinations;
+}
+
+void CNNGradientKernel::encodeBatch(CommandBufferPtr cb, const ImageBatch& gs, const ImageBatch& xs,
+                                    const StateBatch& states, const ImageBatch& dsts) {
+  const std::string who = className();
+  if (!cb) throw InvalidArgument(who + ": commandBuffer = null");
+  if (gs.empty() || gs.size() != xs.size() || gs.size() != dsts.size())
+    throw InvalidArgument(who + ": encodeBatch with batches of different lengths (" + str(uint64_t(gs.size())) + ", " +
+                          str(uint64_t(xs.size())) + ", " + str(uint64_t(dsts.size())) + ") or empty");
+  checkStates(who, *cb, states, gs.size(), "gradientState");
+  checkBatch(who, gs, "sourceGradient");
+  checkBatch(who, xs, "sourceImage");
+  for (State* s : distinctStates(states)) validateGradientState(*s);
+  std::vector<BinaryProblem> problems;
+  ReadTally tally(who);
+  for (size_t i = 0; i < gs.size(); ++i) {
+    checkImage(*this, *cb, gs[i], "sourceGradient");
+    checkImage(*this, *cb, xs[i], "sourceImage");
+    applyGradientState(*states[i]);
+    validateGradientImages(*gs[i], *xs[i], *states[i]);
+    problems.push_back(resolve(*cb, gs[i], xs[i], dsts[i]));
+    problems.back().batchIndex = int64_t(i);
+    tally.add(gs[i], i);
+    tally.add(xs[i], i);
+  }
+  for (size_t i = 0; i < gs.size(); ++i) {
+    applyGradientState(*states[i]);
+    if (!problems[i].dst.empty()) encodeGradient(*cb, problems[i], *states[i]);
+    consume(*cb, gs[i]);
+    consume(*cb, xs[i]);
+  }
+  for (State* s : distinctStates(states)) s->consumeRead(*cb);
+}
 
 }  // namespace mpsnn

@@ -54,6 +54,7 @@ struct UnaryProblem {
   int64_t offsetX = 0, offsetY = 0;
   ImageEdgeMode edgeMode = ImageEdgeMode::Zero;
   int64_t batchIndex = 0;  // position of this pair in an encodeBatch call; 0 for encode
+  int64_t clipX = 0, clipY = 0;  // destination position of dst's first pixel
 };
 
 /// A binary kernel invocation: as UnaryProblem with two sources.
@@ -61,6 +62,8 @@ struct BinaryProblem {
   ImageView primary, secondary, dst;
   int64_t primaryOffsetX = 0, primaryOffsetY = 0, secondaryOffsetX = 0, secondaryOffsetY = 0;
   ImageEdgeMode primaryEdgeMode = ImageEdgeMode::Zero, secondaryEdgeMode = ImageEdgeMode::Zero;
+  int64_t batchIndex = 0;        // position of this pair in an encodeBatch call; 0 for encode
+  int64_t clipX = 0, clipY = 0;  // destination position of dst's first pixel
 };
 
 /// Resolves an edge-mode read coordinate: returns false for Zero mode outside [0, size).
