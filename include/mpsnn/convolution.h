@@ -528,4 +528,34 @@ class NNGramMatrixCalculation : public CNNKernel {
   float alpha_;
 };
 
+/// The gradients a convolution's training encodes accumulate (MPSCNNConvolutionGradientState,
+/// spec 10 §10.4.2): dL/dW (float32, Co·kH·kW·Ci/groups in the data source's order) and dL/db
+/// (float32, Co), zero when made; every gradient encode with the state adds its images'
+/// contribution, so sub-batches sum to the batch. One state serves the whole batch
+/// (CNNConvolution::isResultStateReusedAcrossBatch). Made by CNNConvolution's resultState… methods.
+class CNNConvolutionGradientState : public NNGradientState, public ImageSizeEncodingState {
+ public:
+  /// Library internal (the forward kernel's resultState… methods): zero-filled gradients for
+  /// `convolution`, temporary on `temporaryOn` when it is not null.
+  static std::shared_ptr<CNNConvolutionGradientState> make(std::shared_ptr<CNNConvolution> convolution,
+                                                           CommandBufferPtr temporaryOn);
+  BufferPtr gradientForWeights() const { return gradientForWeights_; }
+  BufferPtr gradientForBiases() const { return gradientForBiases_; }
+  /// The forward kernel that made the state.
+  std::shared_ptr<CNNConvolution> convolution() const { return convolution_; }
+  CNNConvolutionWeightsLayout gradientForWeightsLayout() const { return CNNConvolutionWeightsLayout::OHWI; }
+  /// Forward source size (ImageSizeEncodingState), from the forward encode's record.
+  uint64_t sourceWidth() const override { return forwardRecord().primary.width; }
+  uint64_t sourceHeight() const override { return forwardRecord().primary.height; }
+  uint64_t resourceSize() const override;
+
+ protected:
+  CNNConvolutionGradientState() = default;
+  void releaseResources() override;
+  BufferPtr gradientForWeights_, gradientForBiases_;
+  std::shared_ptr<CNNConvolution> convolution_;
+};
+using CNNConvolutionGradientStatePtr = std::shared_ptr<CNNConvolutionGradientState>;
+using CNNConvolutionGradientStateBatch = std::vector<CNNConvolutionGradientStatePtr>;
+
 }  // namespace mpsnn

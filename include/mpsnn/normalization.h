@@ -148,6 +148,79 @@ enum class CNNBatchNormalizationFlags : uint32_t {
   CalculateStatisticsMask = 3,
 };
 
+/// Gamma and beta (float32, C values each) in device buffers (MPSCNNNormalizationGammaAndBetaState):
+/// what optimizers write and the normalization kernels' reloadGammaAndBeta read.
+class CNNNormalizationGammaAndBetaState : public State {
+ public:
+  /// Both buffers non-null, of equal length, on one device.
+  CNNNormalizationGammaAndBetaState(BufferPtr gamma, BufferPtr beta);
+  /// A temporary state of C zero values each on `commandBuffer`.
+  static std::shared_ptr<CNNNormalizationGammaAndBetaState> temporary(CommandBufferPtr commandBuffer,
+                                                                      uint64_t numberOfFeatureChannels);
+  BufferPtr gamma() const { return gamma_; }
+  BufferPtr beta() const { return beta_; }
+  uint64_t resourceSize() const override { return gamma_ ? gamma_->length() + beta_->length() : 0; }
+
+ protected:
+  void releaseResources() override;
+
+ private:
+  BufferPtr gamma_, beta_;
+};
+using CNNNormalizationGammaAndBetaStatePtr = std::shared_ptr<CNNNormalizationGammaAndBetaState>;
+
+/// Mean and variance (float32, C values each) in device buffers (MPSCNNNormalizationMeanAndVarianceState),
+/// what CNNBatchNormalization::reloadMeanAndVariance reads.
+class CNNNormalizationMeanAndVarianceState : public State {
+ public:
+  CNNNormalizationMeanAndVarianceState(BufferPtr mean, BufferPtr variance);
+  static std::shared_ptr<CNNNormalizationMeanAndVarianceState> temporary(CommandBufferPtr commandBuffer,
+                                                                         uint64_t numberOfFeatureChannels);
+  BufferPtr mean() const { return mean_; }
+  BufferPtr variance() const { return variance_; }
+  uint64_t resourceSize() const override { return mean_ ? mean_->length() + variance_->length() : 0; }
+
+ protected:
+  void releaseResources() override;
+
+ private:
+  BufferPtr mean_, variance_;
+};
+using CNNNormalizationMeanAndVarianceStatePtr = std::shared_ptr<CNNNormalizationMeanAndVarianceState>;
+
+class CNNBatchNormalization;
+
+/// The batch-normalization training state (MPSCNNBatchNormalizationState, spec 10 §10.9.3): one
+/// object for the whole batch holding the current gamma and beta, the batch mean and variance, and
+/// the accumulated gradients for gamma and beta (float32, C values each).
+class CNNBatchNormalizationState : public NNGradientState {
+ public:
+  /// Library internal (CNNBatchNormalization's resultState… methods): zero-filled buffers of
+  /// `numberOfFeatureChannels` floats, temporary on `temporaryOn` when it is not null.
+  static std::shared_ptr<CNNBatchNormalizationState> make(std::shared_ptr<CNNBatchNormalization> batchNormalization,
+                                                          uint64_t numberOfFeatureChannels,
+                                                          CommandBufferPtr temporaryOn);
+  BufferPtr gamma() const { return gamma_; }
+  BufferPtr beta() const { return beta_; }
+  BufferPtr mean() const { return mean_; }
+  BufferPtr variance() const { return variance_; }
+  BufferPtr gradientForGamma() const { return gradientForGamma_; }
+  BufferPtr gradientForBeta() const { return gradientForBeta_; }
+  std::shared_ptr<CNNBatchNormalization> batchNormalization() const { return batchNormalization_; }
+  uint64_t numberOfFeatureChannels() const { return channels_; }
+  /// Zeroes every accumulator (statistics sums and counts, gradients) — host side, synchronous.
+  virtual void reset();
+  uint64_t resourceSize() const override;
+
+ protected:
+  CNNBatchNormalizationState() = default;
+  void releaseResources() override;
+  BufferPtr gamma_, beta_, mean_, variance_, gradientForGamma_, gradientForBeta_;
+  std::shared_ptr<CNNBatchNormalization> batchNormalization_;
+  uint64_t channels_ = 0;
+};
+using CNNBatchNormalizationStatePtr = std::shared_ptr<CNNBatchNormalizationState>;
+
 /// Provider of batch-normalization parameters (MPSCNNBatchNormalizationDataSource). The kernel calls
 /// load(), copies numberOfFeatureChannels() floats from each array, then purge() — at construction
 /// and at every reload. A null array means: gamma 1, beta 0, mean 0, variance 1. The training
