@@ -16,8 +16,9 @@ struct UnaryProblem;
 struct BinaryProblem;
 }  // namespace detail
 
-/// Base of every kernel (MPSKernel): the device it runs on, options and a label.
-class Kernel {
+/// Base of every kernel (MPSKernel): the device it runs on, options and a label. Kernels are held by
+/// shared pointers (make / std::make_shared), so states can refer back to the kernel that made them.
+class Kernel : public std::enable_shared_from_this<Kernel> {
  public:
   virtual ~Kernel() = default;
   DevicePtr device() const { return device_; }
