@@ -6,6 +6,7 @@
 #include "mpsnn/dropout.h"
 #include "mpsnn/error.h"
 #include "mpsnn/image.h"
+#include "mpsnn/io.h"
 #include "mpsnn/kernel.h"
 #include "mpsnn/neuron.h"
 #include "mpsnn/normalization.h"
