@@ -97,19 +97,33 @@ class CNNNeuron : public CNNKernel {
       return std::make_shared<Name>(std::forward<A>(args)...);   \
     }                                                            \
   };
+/// CNNNeuronLinear: CNNNeuron of type Linear, constructed from its parameters (DevicePtr device, float a, float b).
 MPSNN_TYPED_NEURON(CNNNeuronLinear, (DevicePtr device, float a, float b))
+/// CNNNeuronReLU: CNNNeuron of type ReLU, constructed from its parameters (DevicePtr device, float a).
 MPSNN_TYPED_NEURON(CNNNeuronReLU, (DevicePtr device, float a))
+/// CNNNeuronPReLU: CNNNeuron of type PReLU, constructed from its parameters (DevicePtr device, const float* a, size_t count).
 MPSNN_TYPED_NEURON(CNNNeuronPReLU, (DevicePtr device, const float* a, size_t count))
+/// CNNNeuronSigmoid: CNNNeuron of type Sigmoid, constructed from its parameters (DevicePtr device).
 MPSNN_TYPED_NEURON(CNNNeuronSigmoid, (DevicePtr device))
+/// CNNNeuronHardSigmoid: CNNNeuron of type HardSigmoid, constructed from its parameters (DevicePtr device, float a, float b).
 MPSNN_TYPED_NEURON(CNNNeuronHardSigmoid, (DevicePtr device, float a, float b))
+/// CNNNeuronTanH: CNNNeuron of type TanH, constructed from its parameters (DevicePtr device, float a, float b).
 MPSNN_TYPED_NEURON(CNNNeuronTanH, (DevicePtr device, float a, float b))
+/// CNNNeuronAbsolute: CNNNeuron of type Absolute, constructed from its parameters (DevicePtr device).
 MPSNN_TYPED_NEURON(CNNNeuronAbsolute, (DevicePtr device))
+/// CNNNeuronSoftPlus: CNNNeuron of type SoftPlus, constructed from its parameters (DevicePtr device, float a, float b).
 MPSNN_TYPED_NEURON(CNNNeuronSoftPlus, (DevicePtr device, float a, float b))
+/// CNNNeuronSoftSign: CNNNeuron of type SoftSign, constructed from its parameters (DevicePtr device).
 MPSNN_TYPED_NEURON(CNNNeuronSoftSign, (DevicePtr device))
+/// CNNNeuronELU: CNNNeuron of type ELU, constructed from its parameters (DevicePtr device, float a).
 MPSNN_TYPED_NEURON(CNNNeuronELU, (DevicePtr device, float a))
+/// CNNNeuronReLUN: CNNNeuron of type ReLUN, constructed from its parameters (DevicePtr device, float a, float b).
 MPSNN_TYPED_NEURON(CNNNeuronReLUN, (DevicePtr device, float a, float b))
+/// CNNNeuronPower: CNNNeuron of type Power, constructed from its parameters (DevicePtr device, float a, float b, float c).
 MPSNN_TYPED_NEURON(CNNNeuronPower, (DevicePtr device, float a, float b, float c))
+/// CNNNeuronExponential: CNNNeuron of type Exponential, constructed from its parameters (DevicePtr device, float a, float b, float c).
 MPSNN_TYPED_NEURON(CNNNeuronExponential, (DevicePtr device, float a, float b, float c))
+/// CNNNeuronLogarithm: CNNNeuron of type Logarithm, constructed from its parameters (DevicePtr device, float a, float b, float c).
 MPSNN_TYPED_NEURON(CNNNeuronLogarithm, (DevicePtr device, float a, float b, float c))
 #undef MPSNN_TYPED_NEURON
 

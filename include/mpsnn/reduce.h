@@ -54,28 +54,42 @@ class NNReduceUnary : public CNNKernel {
   };
 // Row reductions (min, max, sum, sum / w) over x: one value per row of R and channel; the result is
 // 1 × h × C_read.
+/// NNReduceRowMin: reduction over the Row axis, operation Min.
 MPSNN_REDUCE_UNARY(NNReduceRowMin, Axis::Row, Operation::Min)
+/// NNReduceRowMax: reduction over the Row axis, operation Max.
 MPSNN_REDUCE_UNARY(NNReduceRowMax, Axis::Row, Operation::Max)
+/// NNReduceRowSum: reduction over the Row axis, operation Sum.
 MPSNN_REDUCE_UNARY(NNReduceRowSum, Axis::Row, Operation::Sum)
+/// NNReduceRowMean: reduction over the Row axis, operation Mean.
 MPSNN_REDUCE_UNARY(NNReduceRowMean, Axis::Row, Operation::Mean)
 // Column reductions (min, max, sum, sum / h) over y: one value per column of R and channel; the
 // result is w × 1 × C_read.
+/// NNReduceColumnMin: reduction over the Column axis, operation Min.
 MPSNN_REDUCE_UNARY(NNReduceColumnMin, Axis::Column, Operation::Min)
+/// NNReduceColumnMax: reduction over the Column axis, operation Max.
 MPSNN_REDUCE_UNARY(NNReduceColumnMax, Axis::Column, Operation::Max)
+/// NNReduceColumnSum: reduction over the Column axis, operation Sum.
 MPSNN_REDUCE_UNARY(NNReduceColumnSum, Axis::Column, Operation::Sum)
+/// NNReduceColumnMean: reduction over the Column axis, operation Mean.
 MPSNN_REDUCE_UNARY(NNReduceColumnMean, Axis::Column, Operation::Mean)
 // Feature-channel reductions (min, max, sum / C_read) over the C_read channels of each pixel of R;
 // the result is w × h × 1. (NNReduceFeatureChannelsSum, with its weight, is below.)
+/// NNReduceFeatureChannelsMin: reduction over the FeatureChannels axis, operation Min.
 MPSNN_REDUCE_UNARY(NNReduceFeatureChannelsMin, Axis::FeatureChannels, Operation::Min)
+/// NNReduceFeatureChannelsMax: reduction over the FeatureChannels axis, operation Max.
 MPSNN_REDUCE_UNARY(NNReduceFeatureChannelsMax, Axis::FeatureChannels, Operation::Max)
+/// NNReduceFeatureChannelsMean: reduction over the FeatureChannels axis, operation Mean.
 MPSNN_REDUCE_UNARY(NNReduceFeatureChannelsMean, Axis::FeatureChannels, Operation::Mean)
 // Argument reductions: the channel index (0-based from sourceFeatureChannelOffset) of the smallest /
 // largest value of each pixel, stored as a float; the result is w × h × 1. Ties give the smallest
 // index; a NaN counts as the extreme value, so the first NaN wins (as PyTorch's argmin / argmax).
+/// NNReduceFeatureChannelsArgumentMin: reduction over the FeatureChannels axis, operation ArgumentMin.
 MPSNN_REDUCE_UNARY(NNReduceFeatureChannelsArgumentMin, Axis::FeatureChannels, Operation::ArgumentMin)
+/// NNReduceFeatureChannelsArgumentMax: reduction over the FeatureChannels axis, operation ArgumentMax.
 MPSNN_REDUCE_UNARY(NNReduceFeatureChannelsArgumentMax, Axis::FeatureChannels, Operation::ArgumentMax)
 // The mean over all pixels of R, per channel; the result is 1 × 1 × C_read. MPS has it only as the
 // graph node MPSNNReductionSpatialMeanNode (spec 06 §4.1 CHOICE: also a kernel).
+/// NNReduceSpatialMean: reduction over the Spatial axis, operation Mean.
 MPSNN_REDUCE_UNARY(NNReduceSpatialMean, Axis::Spatial, Operation::Mean)
 #undef MPSNN_REDUCE_UNARY
 

@@ -64,9 +64,11 @@ struct Offset {
   int64_t x = 0, y = 0, z = 0;
   bool operator==(const Offset&) const = default;
 };
+/// Floating-point point (MTLOrigin with doubles).
 struct Origin {
   double x = 0, y = 0, z = 0;
 };
+/// Floating-point extent (width, height, depth).
 struct Size {
   double width = 0, height = 0, depth = 0;
 };
@@ -80,6 +82,7 @@ struct IntSize {
   uint64_t width = 0, height = 0, depth = 0;
   bool operator==(const IntSize&) const = default;
 };
+/// Integer point (MTLOrigin).
 struct IntOrigin {
   uint64_t x = 0, y = 0, z = 0;
   bool operator==(const IntOrigin&) const = default;
@@ -98,9 +101,11 @@ inline bool isRectNoClip(const IntRegion& r) {
   constexpr uint64_t m = std::numeric_limits<uint64_t>::max();
   return r.size.width == m && r.size.height == m && r.size.depth == m;
 }
+/// A pixel position and channel in an image.
 struct ImageCoordinate {
   uint64_t x = 0, y = 0, channel = 0;
 };
+/// A region of an image: offset and size in pixels and channels.
 struct ImageRegion {
   ImageCoordinate offset, size;
 };
@@ -108,6 +113,7 @@ struct ImageRegion {
 struct ScaleTransform {
   double scaleX = 1, scaleY = 1, translateX = 0, translateY = 0;
 };
+/// A start index and a length along one dimension.
 struct DimensionSlice {
   uint64_t start = 0, length = 0;
 };
